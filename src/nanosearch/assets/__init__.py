@@ -1,0 +1,10 @@
+"""Data shipped inside the package, so the demo and the tests need no download."""
+
+from pathlib import Path
+
+CORPORA_DIR = Path(__file__).resolve().parent / "corpora"
+MUSIQUE_SAMPLE = CORPORA_DIR / "musique_ans_train_sample100.jsonl"
+MUSIQUE_SAMPLE_PARAGRAPHS = CORPORA_DIR / "musique_sample100_corpus.json"
+WIKI_PASSAGES = CORPORA_DIR / "flashrag_wiki_sample_data.jsonl"
+
+__all__ = ["CORPORA_DIR", "MUSIQUE_SAMPLE", "MUSIQUE_SAMPLE_PARAGRAPHS", "WIKI_PASSAGES"]

@@ -1,0 +1,176 @@
+"""The ``nanosearch`` command."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from nanosearch.errors import NanosearchError
+
+app = typer.Typer(
+    name="nanosearch",
+    help="Train and evaluate small search agents the Jan-nano way.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+MAX_REPORTED_PROBLEMS = 20
+
+
+def friendly_errors(command: F) -> F:
+    """Turn the errors a user can cause into one line on stderr and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except NanosearchError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
+        except OSError as error:
+            typer.echo(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class ProblemPrinter:
+    """Prints the first malformed records of a corpus to stderr, then only counts them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, problem: Any) -> None:
+        self.count += 1
+        if self.count <= MAX_REPORTED_PROBLEMS:
+            typer.echo(f"warning: skipped {problem}", err=True)
+
+    def summary(self) -> None:
+        if self.count > MAX_REPORTED_PROBLEMS:
+            typer.echo(
+                f"warning: {self.count} malformed records skipped in all "
+                f"({self.count - MAX_REPORTED_PROBLEMS} not shown)",
+                err=True,
+            )
+
+
+IndexDir = Annotated[Path, typer.Option("--index", help="Index directory built by `nanosearch index`.")]
+
+
+@app.command()
+@friendly_errors
+def index(
+    corpus: Annotated[Path, typer.Option(help="Corpus file: JSONL, MuSiQue JSONL or Parquet.")],
+    out: Annotated[Path, typer.Option(help="Directory to write the index to.")],
+    format: Annotated[
+        str, typer.Option("--format", help="auto, jsonl, musique or parquet.")
+    ] = "auto",
+    retriever: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "bm25",
+    model: Annotated[
+        str, typer.Option(help="sentence-transformers model id or path (dense and hybrid).")
+    ] = "sentence-transformers/all-MiniLM-L6-v2",
+) -> None:
+    """Build a search index from a corpus file."""
+    from nanosearch.corpus import detect_format, read_corpus
+    from nanosearch.search import build_index
+
+    started = time.perf_counter()
+    problems = ProblemPrinter()
+    resolved = detect_format(corpus) if format == "auto" else format
+    documents = read_corpus(corpus, resolved, on_problem=problems)
+    engine = build_index(
+        documents,
+        out,
+        retriever,
+        dense_model=model,
+        corpus_info={"path": str(corpus), "format": resolved},
+    )
+    problems.summary()
+    typer.echo(
+        f"indexed {len(engine)} documents from {corpus} ({resolved}) into {out} "
+        f"with {retriever} in {time.perf_counter() - started:.1f} s"
+    )
+
+
+@app.command()
+@friendly_errors
+def search(
+    queries: Annotated[list[str], typer.Argument(help="One or more queries.", show_default=False)],
+    index: IndexDir,
+    k: Annotated[int, typer.Option("--k", help="Results per query.")] = 10,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per query and line.")
+    ] = False,
+) -> None:
+    """Search an index; one result list per query."""
+    from nanosearch.search import load
+
+    engine = load(index)
+    for query, hits in zip(queries, engine.search(queries, k), strict=True):
+        if as_json:
+            record = {"query": query, "hits": [hit.to_dict() for hit in hits]}
+            typer.echo(json.dumps(record, ensure_ascii=False))
+            continue
+        typer.echo(f"query: {query}")
+        if not hits:
+            typer.echo("  no results")
+        for rank, hit in enumerate(hits, start=1):
+            where = hit.url or hit.id
+            typer.echo(f"{rank:3d}. {hit.title}  [{where}]  score {hit.score:.3f}")
+            typer.echo(f"     {hit.snippet}")
+        typer.echo("")
+
+
+@app.command()
+@friendly_errors
+def fetch(
+    doc_id: Annotated[str, typer.Argument(metavar="DOC_ID", help="A document id from a search.")],
+    index: IndexDir,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the document as JSON.")] = False,
+) -> None:
+    """Print one document of an index."""
+    from nanosearch.search import load
+
+    document = load(index).fetch(doc_id)
+    if as_json:
+        typer.echo(json.dumps(document.to_dict(), ensure_ascii=False))
+        return
+    typer.echo(f"id: {document.id}")
+    typer.echo(f"title: {document.title}")
+    if document.url:
+        typer.echo(f"url: {document.url}")
+    typer.echo("")
+    typer.echo(document.text)
+
+
+@app.command()
+@friendly_errors
+def demo(
+    out: Annotated[Path, typer.Option(help="Directory for the demo's outputs.")] = Path("runs/demo"),
+    questions: Annotated[int, typer.Option(help="How many sample questions to search.")] = 5,
+) -> None:
+    """The main job on the embedded default: index the bundled MuSiQue paragraphs and search
+    with sample questions, showing where the supporting paragraphs rank."""
+    from nanosearch.demo import run_demo
+
+    run_demo(out, questions)
+
+
+def main() -> None:
+    app(prog_name="nanosearch")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The embedded-default job that ``make demo`` runs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+
+from nanosearch.assets import MUSIQUE_SAMPLE
+from nanosearch.corpus import content_id, read_corpus
+from nanosearch.search import build_index
+
+TOP_K = 5
+
+
+def run_demo(out: Path, questions: int = 5) -> None:
+    """Index the bundled MuSiQue sample, then search each sample question and report recall@5
+    of its supporting paragraphs: a first look at what the agent's search tool returns."""
+    started = time.perf_counter()
+    index_dir = out / "index"
+    engine = build_index(
+        read_corpus(MUSIQUE_SAMPLE, "musique"),
+        index_dir,
+        corpus_info={"path": MUSIQUE_SAMPLE.name, "format": "musique"},
+    )
+    typer.echo(
+        f"indexed {len(engine)} MuSiQue paragraphs into {index_dir} "
+        f"in {time.perf_counter() - started:.1f} s\n"
+    )
+    records = [json.loads(line) for line in MUSIQUE_SAMPLE.read_text().splitlines()[:questions]]
+    found = wanted = 0
+    for record in records:
+        supporting = {
+            content_id("musique", p["title"], p["paragraph_text"])
+            for p in record["paragraphs"]
+            if p["is_supporting"]
+        }
+        hits = engine.search([record["question"]], k=TOP_K)[0]
+        typer.echo(f"Q: {record['question']}  (answer: {record['answer']})")
+        for rank, hit in enumerate(hits, start=1):
+            mark = "*" if hit.id in supporting else " "
+            typer.echo(f"  {mark}{rank}. {hit.title}: {hit.snippet[:90]}")
+        found += sum(hit.id in supporting for hit in hits)
+        wanted += len(supporting)
+        typer.echo("")
+    typer.echo(
+        f"supporting paragraphs (*) in the top {TOP_K}: {found} of {wanted} "
+        f"for {len(records)} questions; index at {index_dir}"
+    )
+    typer.echo(f"try: nanosearch search --index {index_dir} \"your question\"")
