@@ -37,7 +37,9 @@ def friendly_errors(command: F) -> F:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1) from None
         except OSError as error:
-            typer.echo(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), err=True)
+            typer.echo(
+                f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), err=True
+            )
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
@@ -66,7 +68,9 @@ class ProblemPrinter:
             )
 
 
-IndexDir = Annotated[Path, typer.Option("--index", help="Index directory built by `nanosearch index`.")]
+IndexDir = Annotated[
+    Path, typer.Option("--index", help="Index directory built by `nanosearch index`.")
+]
 
 
 @app.command()
@@ -158,7 +162,9 @@ def fetch(
 @app.command()
 @friendly_errors
 def demo(
-    out: Annotated[Path, typer.Option(help="Directory for the demo's outputs.")] = Path("runs/demo"),
+    out: Annotated[Path, typer.Option(help="Directory for the demo's outputs.")] = Path(
+        "runs/demo"
+    ),
     questions: Annotated[int, typer.Option(help="How many sample questions to search.")] = 5,
 ) -> None:
     """The main job on the embedded default: index the bundled MuSiQue paragraphs and search

@@ -49,4 +49,4 @@ def run_demo(out: Path, questions: int = 5) -> None:
         f"supporting paragraphs (*) in the top {TOP_K}: {found} of {wanted} "
         f"for {len(records)} questions; index at {index_dir}"
     )
-    typer.echo(f"try: nanosearch search --index {index_dir} \"your question\"")
+    typer.echo(f'try: nanosearch search --index {index_dir} "your question"')

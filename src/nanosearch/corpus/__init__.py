@@ -1,4 +1,4 @@
-"""Corpus readers: JSONL (Search-R1/FlashRAG or title/text), MuSiQue, Parquet → :class:`Document`."""
+"""Corpus readers: JSONL (Search-R1/FlashRAG, title/text), MuSiQue, Parquet → :class:`Document`."""
 
 from nanosearch.corpus.document import Document
 from nanosearch.corpus.readers import (

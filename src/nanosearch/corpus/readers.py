@@ -148,7 +148,7 @@ def _json_lines(
             disable=not progress or None,
         ) as bar,
     ):
-        stream: IO[bytes] = gzip.open(raw) if compressed else raw  # type: ignore[assignment]
+        stream: IO[bytes] = gzip.open(raw) if compressed else raw  # type: ignore[assignment]  # noqa: SIM115
         for number, line in enumerate(stream, start=1):
             bar.update(len(line))
             if not line.strip():
@@ -214,7 +214,13 @@ def _read_jsonl(path: Path, progress: bool, report: ProblemHandler) -> Iterator[
             report(Problem(str(path), number, str(error)))
             continue
         if document.id in seen:
-            report(Problem(str(path), number, f"duplicate id {document.id!r} (first on line {seen[document.id]})"))
+            report(
+                Problem(
+                    str(path),
+                    number,
+                    f"duplicate id {document.id!r} (first on line {seen[document.id]})",
+                )
+            )
             continue
         seen[document.id] = number
         yield document
@@ -258,7 +264,8 @@ def _read_parquet(path: Path, progress: bool, report: ProblemHandler) -> Iterato
     columns = set(parquet.schema_arrow.names)
     if "contents" not in columns and "text" not in columns:
         raise CorpusError(
-            f"{path}: a Parquet corpus needs a 'contents' or a 'text' column; it has {sorted(columns)}"
+            f"{path}: a Parquet corpus needs a 'contents' or a 'text' column; "
+            f"it has {sorted(columns)}"
         )
     wanted = [name for name in ("id", "contents", "title", "text", "url") if name in columns]
     seen: dict[str, int] = {}
@@ -278,7 +285,14 @@ def _read_parquet(path: Path, progress: bool, report: ProblemHandler) -> Iterato
                     report(Problem(str(path), row, str(error), unit="row"))
                     continue
                 if document.id in seen:
-                    report(Problem(str(path), row, f"duplicate id {document.id!r} (first on row {seen[document.id]})", unit="row"))
+                    report(
+                        Problem(
+                            str(path),
+                            row,
+                            f"duplicate id {document.id!r} (first on row {seen[document.id]})",
+                            unit="row",
+                        )
+                    )
                     continue
                 seen[document.id] = row
                 yield document

@@ -52,9 +52,7 @@ class BM25Builder:
 
     def add(self, texts: list[str]) -> None:
         self._token_ids.extend(
-            self._tokenizer.tokenize(
-                texts, update_vocab=True, return_as="ids", show_progress=False
-            )
+            self._tokenizer.tokenize(texts, update_vocab=True, return_as="ids", show_progress=False)
         )
 
     def save(self, directory: Path, progress: bool = True) -> dict[str, Any]:
@@ -102,7 +100,9 @@ class BM25Retriever:
         rows, scores = self._model.retrieve(
             [token_ids[position] for position in asked], k=k, show_progress=False
         )
-        for position, row_list, score_list in zip(asked, rows.tolist(), scores.tolist(), strict=True):
+        for position, row_list, score_list in zip(
+            asked, rows.tolist(), scores.tolist(), strict=True
+        ):
             results[position] = [
                 (row, score) for row, score in zip(row_list, score_list, strict=True) if score > 0
             ]

@@ -67,7 +67,9 @@ class DenseBuilder:
 
         self.model = model
         self._encoder = load_encoder(model)
-        self.dimension = int(self._encoder.get_sentence_embedding_dimension())
+        dimension = getattr(self._encoder, "get_embedding_dimension", None)
+        dimension = dimension or self._encoder.get_sentence_embedding_dimension
+        self.dimension = int(dimension())
         self._index = faiss.IndexFlatIP(self.dimension)
 
     def add(self, texts: list[str]) -> None:
@@ -107,9 +109,10 @@ class DenseRetriever:
             index = faiss.read_index(str(path), flags)
         except RuntimeError as error:
             raise CorruptIndexError(f"{path}: unreadable FAISS index ({error})") from error
-        if index.d != section.get("dimension"):
+        expected = section.get("dimension")
+        if index.d != expected:
             raise CorruptIndexError(
-                f"{path}: dimension {index.d} does not match the manifest's {section.get('dimension')}"
+                f"{path}: dimension {index.d} does not match the manifest's {expected}"
             )
         return cls(index, section["model"])
 

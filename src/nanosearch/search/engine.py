@@ -117,10 +117,7 @@ def load(directory: str | Path, mmap: bool = True) -> SearchEngine:
         sparse = BM25Retriever.load(directory, manifest.bm25 or {}, mmap=mmap)
     if manifest.retriever in ("dense", "hybrid"):
         dense = DenseRetriever.load(directory, manifest.dense or {}, mmap=mmap)
-    if sparse and dense:
-        retriever = HybridRetriever(sparse, dense)
-    else:
-        retriever = sparse or dense  # type: ignore[assignment]
+    retriever = HybridRetriever(sparse, dense) if sparse and dense else sparse or dense  # type: ignore[assignment]
     if retriever.num_documents != manifest.num_documents:
         raise CorruptIndexError(
             f"corrupt index: its retriever ranks {retriever.num_documents} documents, "

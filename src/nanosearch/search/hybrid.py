@@ -35,6 +35,4 @@ class HybridRetriever:
         depth = max(k, CANDIDATES)
         sparse = self.sparse.retrieve(queries, depth)
         dense = self.dense.retrieve(queries, depth)
-        return [
-            reciprocal_rank_fusion([s, d], k) for s, d in zip(sparse, dense, strict=True)
-        ]
+        return [reciprocal_rank_fusion([s, d], k) for s, d in zip(sparse, dense, strict=True)]

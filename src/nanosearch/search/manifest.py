@@ -53,8 +53,8 @@ class Manifest:
         version = raw.get("format_version")
         if version != FORMAT_VERSION:
             raise CorruptIndexError(
-                f"{path}: index format version {version!r}, this nanosearch reads {FORMAT_VERSION}; "
-                "rebuild the index"
+                f"{path}: index format version {version!r}, this nanosearch reads "
+                f"{FORMAT_VERSION}; rebuild the index"
             )
         try:
             manifest = cls(**raw)
