@@ -301,3 +301,18 @@ def test_hybrid_fuses_bm25_and_dense(wiki_hybrid_engine: SearchEngine) -> None:
     assert hits[0].id == "0"
     assert len(hits) == 10
     assert hits[0].score == pytest.approx(2 / 61)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("short  text\nhere", "short text here"),
+        ("word " * 100, ("word " * 40).strip() + "…"),
+        ("x" * 500, "x" * 200 + "…"),
+        ("a" + " " * 1000 + "b", "a…"),
+    ],
+)
+def test_snippet_is_the_opening_cut_at_a_word(text: str, expected: str) -> None:
+    from nanosearch.search.hit import make_snippet
+
+    assert make_snippet(text) == expected

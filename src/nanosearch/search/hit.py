@@ -22,11 +22,13 @@ class Hit:
 
 
 def make_snippet(text: str, max_chars: int = SNIPPET_CHARS) -> str:
-    """The opening of ``text``, cut at a word boundary, with an ellipsis when shortened."""
-    text = " ".join(text.split())
-    if len(text) <= max_chars:
-        return text
-    cut = text[:max_chars]
+    """The opening of ``text`` with runs of whitespace collapsed, cut at a word boundary, with an
+    ellipsis when shortened. Only the opening is looked at, so long documents cost no more."""
+    window = text[: 2 * max_chars + 64]
+    flat = " ".join(window.split())
+    if len(flat) <= max_chars and len(window) == len(text):
+        return flat
+    cut = flat[:max_chars]
     space = cut.rfind(" ")
     if space > max_chars // 2:
         cut = cut[:space]
