@@ -316,3 +316,17 @@ def test_snippet_is_the_opening_cut_at_a_word(text: str, expected: str) -> None:
     from nanosearch.search.hit import make_snippet
 
     assert make_snippet(text) == expected
+
+
+def test_resolve_finds_a_document_by_id_or_url_and_nothing_else(tmp_path: Path) -> None:
+    documents = [
+        Document("p1", "Paris", "Capital of France.", "https://en.wikipedia.org/wiki/Paris"),
+        Document("r1", "Rome", "Capital of Italy."),
+    ]
+    engine = build_index(documents, tmp_path / "i", progress=False)
+    assert engine.resolve("p1") == documents[0]
+    assert engine.resolve(" https://en.wikipedia.org/wiki/Paris ") == documents[0]
+    assert engine.resolve("r1") == documents[1]
+    for reference in ["/etc/passwd", "file:///etc/passwd", "https://example.com/", "../r1"]:
+        with pytest.raises(DocumentNotFoundError, match="not the id or url of any document"):
+            engine.resolve(reference)

@@ -161,6 +161,60 @@ def fetch(
 
 @app.command()
 @friendly_errors
+def serve(
+    index: IndexDir,
+    host: Annotated[
+        str, typer.Option(help="Address to bind; loopback unless exposed on purpose.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes sharing the mapped index.")] = 1,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="NANOSEARCH_API_KEY", help="Require this bearer token (all but /health)."
+        ),
+    ] = None,
+    jan_aliases: Annotated[
+        bool, typer.Option(help="Also offer the MCP tools as google_search(q) and scrape(url).")
+    ] = False,
+    max_batch: Annotated[int, typer.Option(help="Queries per request.")] = 512,
+    max_query_chars: Annotated[int, typer.Option(help="Characters per query.")] = 2000,
+    max_k: Annotated[int, typer.Option(help="Results per query.")] = 100,
+    max_fetch_chars: Annotated[int, typer.Option(help="Characters per fetched page.")] = 50_000,
+    max_body_bytes: Annotated[int, typer.Option(help="Bytes per request body.")] = 1_048_576,
+) -> None:
+    """Serve an index over HTTP (/search, /fetch, /retrieve, /health) and MCP at /mcp."""
+    from nanosearch.server import ServerLimits
+    from nanosearch.server.http_app import serve as run_server
+
+    limits = ServerLimits(
+        max_batch=max_batch,
+        max_query_chars=max_query_chars,
+        max_k=max_k,
+        max_fetch_chars=max_fetch_chars,
+        max_body_bytes=max_body_bytes,
+    )
+    typer.echo(f"serving {index} on http://{host}:{port} (MCP at /mcp)", err=True)
+    run_server(str(index), host, port, workers, limits, api_key, jan_aliases)
+
+
+@app.command()
+@friendly_errors
+def mcp(
+    index: IndexDir,
+    jan_aliases: Annotated[
+        bool, typer.Option(help="Also offer the tools as google_search(q) and scrape(url).")
+    ] = False,
+) -> None:
+    """Serve an index as an MCP server over stdio (for MCP clients that launch it)."""
+    from nanosearch.search import load
+    from nanosearch.server.mcp_tools import create_mcp_server
+
+    create_mcp_server(load(index), jan_aliases=jan_aliases).run("stdio")
+
+
+@app.command()
+@friendly_errors
 def demo(
     out: Annotated[Path, typer.Option(help="Directory for the demo's outputs.")] = Path(
         "runs/demo"

@@ -19,7 +19,12 @@ from typing import Any, Protocol
 
 from nanosearch import __version__
 from nanosearch.corpus import Document
-from nanosearch.errors import CorruptIndexError, NanosearchError, QueryError
+from nanosearch.errors import (
+    CorruptIndexError,
+    DocumentNotFoundError,
+    NanosearchError,
+    QueryError,
+)
 from nanosearch.search.bm25 import BM25Builder, BM25Retriever, BM25Settings
 from nanosearch.search.dense import DEFAULT_MODEL, DenseBuilder, DenseRetriever
 from nanosearch.search.hit import SNIPPET_CHARS, Hit, make_snippet
@@ -85,6 +90,25 @@ class SearchEngine:
     def fetch(self, doc_id: str) -> Document:
         """The whole document with this id; :class:`DocumentNotFoundError` if there is none."""
         return self.store.get(doc_id)
+
+    def resolve(self, reference: str) -> Document:
+        """The document a search result points to, by its id or its url.
+
+        Only documents of the index are ever returned: a reference that is neither an id nor a
+        url of the corpus (a path, a ``file:`` or web address) is refused, never opened.
+        """
+        if not isinstance(reference, str) or not reference.strip():
+            raise DocumentNotFoundError("give the id or url of a search result")
+        reference = reference.strip()
+        if self.store.contains(reference):
+            return self.store.get(reference)
+        row = self.store.row_of_url(reference)
+        if row is not None:
+            return self.store.rows([row])[0]
+        raise DocumentNotFoundError(
+            f"{reference!r} is not the id or url of any document in the index; "
+            "fetch only reads documents returned by search"
+        )
 
 
 def check_queries(queries: Any) -> None:

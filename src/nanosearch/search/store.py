@@ -67,6 +67,7 @@ class DocumentStore:
         self._table = table
         self._path = path
         self._rows_by_id: dict[str, int] | None = None
+        self._rows_by_url: dict[str, int] | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -101,6 +102,15 @@ class DocumentStore:
             return self._rows_by_id[doc_id]
         except KeyError:
             raise DocumentNotFoundError(f"no document with id {doc_id!r} in the index") from None
+
+    def row_of_url(self, url: str) -> int | None:
+        """The row of the document with this url, or ``None``; the table is built on first use."""
+        if self._rows_by_url is None:
+            with self._lock:
+                if self._rows_by_url is None:
+                    urls = self._table.column("url").to_pylist()
+                    self._rows_by_url = {u: row for row, u in enumerate(urls) if u}
+        return self._rows_by_url.get(url)
 
     def get(self, doc_id: str) -> Document:
         return self.rows([self.row_of(doc_id)])[0]

@@ -1,0 +1,263 @@
+"""The HTTP server: batched search for trainers, Search-R1's ``/retrieve``, paged ``/fetch``,
+``/health``, and the MCP server's streamable HTTP transport at ``/mcp``, in one process.
+
+Searches run in a worker thread, so a large batch never stalls ``/health`` or other requests.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from nanosearch.errors import DocumentNotFoundError, NanosearchError
+from nanosearch.search import SearchEngine, load
+from nanosearch.server.limits import ServerLimits
+from nanosearch.server.mcp_tools import create_mcp_server
+from nanosearch.server.pages import page_of
+
+API_KEY_ENV = "NANOSEARCH_API_KEY"
+OPEN_PATHS = frozenset({"/health"})
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    queries: list[str]
+    k: int = 10
+
+
+class FetchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    offset: int = 0
+    max_chars: int | None = None
+
+
+class RetrieveRequest(BaseModel):
+    """Search-R1's request: ``topk`` and ``return_scores`` as its retrieval server names them."""
+
+    model_config = ConfigDict(extra="forbid")
+    queries: list[str]
+    topk: int = 3
+    return_scores: bool = False
+
+
+async def _reply(
+    send: Send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    body = json.dumps({"error": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """Refuses request bodies over ``max_bytes`` with 413. A body with a declared length is
+    judged by it; a streamed (chunked) body is read up to the limit before the app sees it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                await _reply(send, 413, f"request body over {self.max_bytes} bytes")
+                return
+            await self.app(scope, receive, send)
+            return
+        messages, size = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await _reply(send, 413, f"request body over {self.max_bytes} bytes")
+                return
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+        buffered = iter(messages)
+
+        async def replay() -> dict[str, Any]:
+            return next(buffered, None) or await receive()
+
+        await self.app(scope, replay, send)
+
+
+class BearerAuth:
+    """Requires ``Authorization: Bearer <key>`` on every path but ``/health``."""
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {api_key}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            given = dict(scope.get("headers", [])).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                await _reply(
+                    send, 401, "missing or wrong API key", ((b"www-authenticate", b"Bearer"),)
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(
+    engine: SearchEngine,
+    limits: ServerLimits | None = None,
+    *,
+    api_key: str | None = None,
+    jan_aliases: bool = False,
+    host: str = "127.0.0.1",
+) -> ASGIApp:
+    """The HTTP application over a loaded engine, MCP included at ``/mcp``."""
+    limits = limits or ServerLimits()
+    mcp = create_mcp_server(engine, limits, jan_aliases=jan_aliases, host=host)
+    mcp_routes = mcp.streamable_http_app().routes
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with mcp.session_manager.run():
+            yield
+
+    app = FastAPI(title="nanosearch", version=engine.manifest.nanosearch_version, lifespan=lifespan)
+    app.router.routes.extend(mcp_routes)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [_problem(item) for item in error.errors()]
+        return JSONResponse({"error": "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(NanosearchError)
+    async def refused(_: Request, error: NanosearchError) -> JSONResponse:
+        status = 404 if isinstance(error, DocumentNotFoundError) else 400
+        return JSONResponse({"error": str(error)}, status_code=status)
+
+    async def search_batch(queries: list[str], k: int) -> list[list[Any]]:
+        limits.check_queries(queries)
+        return await anyio.to_thread.run_sync(engine.search, queries, k)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        """Liveness, document count and the index manifest."""
+        return {
+            "status": "ok",
+            "num_documents": len(engine),
+            "manifest": engine.manifest.to_dict(),
+        }
+
+    @app.post("/search")
+    async def search(request: SearchRequest) -> dict[str, Any]:
+        """Ranked hits for a batch of queries, one list per query, in one engine call."""
+        limits.check_k(request.k)
+        results = await search_batch(request.queries, request.k)
+        return {"results": [[hit.to_dict() for hit in hits] for hits in results]}
+
+    @app.post("/fetch")
+    async def fetch(request: FetchRequest) -> dict[str, Any]:
+        """A page of a document's text, with the total length and the next offset."""
+        max_chars = limits.fetch_chars(request.max_chars)
+        document = await anyio.to_thread.run_sync(engine.resolve, request.id)
+        return page_of(document, request.offset, max_chars).to_dict()
+
+    @app.post("/retrieve")
+    async def retrieve(request: RetrieveRequest) -> dict[str, Any]:
+        """Search-R1's retrieval endpoint, response shape unchanged."""
+        limits.check_k(request.topk, "topk")
+        results = await search_batch(request.queries, request.topk)
+        documents = await anyio.to_thread.run_sync(
+            lambda: [[engine.fetch(hit.id) for hit in hits] for hits in results]
+        )
+        shaped = []
+        for hits, docs in zip(results, documents, strict=True):
+            records = [{"id": doc.id, "contents": f'"{doc.title}"\n{doc.text}'} for doc in docs]
+            if request.return_scores:
+                shaped.append(
+                    [{"document": r, "score": h.score} for r, h in zip(records, hits, strict=True)]
+                )
+            else:
+                shaped.append(records)
+        return {"result": shaped}
+
+    wrapped: ASGIApp = app
+    if api_key:
+        wrapped = BearerAuth(wrapped, api_key)
+    return BodyLimit(wrapped, limits.max_body_bytes)
+
+
+def _problem(item: dict[str, Any]) -> str:
+    if item.get("type") == "json_invalid":
+        reason = item.get("ctx", {}).get("error", "")
+        return f"malformed JSON at character {item['loc'][-1]}: {reason}"
+    field = ".".join(str(part) for part in item["loc"] if part != "body") or "body"
+    return f"{field}: {item['msg']}"
+
+
+def app_from_environment() -> ASGIApp:
+    """The application for ``uvicorn --factory`` worker processes: each worker maps the same
+    index files, so N workers cost little more memory than one."""
+    limits = ServerLimits(**json.loads(os.environ.get("NANOSEARCH_LIMITS", "{}")))
+    return create_app(
+        load(os.environ["NANOSEARCH_INDEX"]),
+        limits,
+        api_key=os.environ.get(API_KEY_ENV) or None,
+        jan_aliases=os.environ.get("NANOSEARCH_JAN_ALIASES") == "1",
+        host=os.environ.get("NANOSEARCH_HOST", "127.0.0.1"),
+    )
+
+
+def serve(
+    index: str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    limits: ServerLimits | None = None,
+    api_key: str | None = None,
+    jan_aliases: bool = False,
+) -> None:
+    """Run the server until interrupted. The index is loaded (and checked) before binding."""
+    import uvicorn
+
+    load(index)
+    os.environ.update(
+        {
+            "NANOSEARCH_INDEX": str(index),
+            "NANOSEARCH_LIMITS": json.dumps(asdict(limits or ServerLimits())),
+            "NANOSEARCH_JAN_ALIASES": "1" if jan_aliases else "0",
+            "NANOSEARCH_HOST": host,
+        }
+    )
+    if api_key:
+        os.environ[API_KEY_ENV] = api_key
+    uvicorn.run(
+        "nanosearch.server.http_app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )

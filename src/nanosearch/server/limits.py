@@ -1,0 +1,46 @@
+"""The limits every request is checked against; all configurable from ``nanosearch serve``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nanosearch.errors import QueryError
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    max_batch: int = 512
+    """Queries per ``/search`` or ``/retrieve`` request."""
+    max_query_chars: int = 2000
+    """Characters per query."""
+    max_k: int = 100
+    """Results per query."""
+    default_fetch_chars: int = 4000
+    """Characters per ``fetch`` page when the caller does not say."""
+    max_fetch_chars: int = 50_000
+    """Characters per ``fetch`` page at most."""
+    max_body_bytes: int = 1_048_576
+    """Bytes per request body."""
+
+    def check_queries(self, queries: list[str]) -> None:
+        if len(queries) > self.max_batch:
+            raise QueryError(
+                f"{len(queries)} queries in one request; the limit is {self.max_batch}"
+            )
+        for position, query in enumerate(queries):
+            if len(query) > self.max_query_chars:
+                raise QueryError(
+                    f"query {position} is {len(query)} characters long; "
+                    f"the limit is {self.max_query_chars}"
+                )
+
+    def check_k(self, k: int, name: str = "k") -> None:
+        if not 1 <= k <= self.max_k:
+            raise QueryError(f"{name} must be from 1 to {self.max_k}, got {k}")
+
+    def fetch_chars(self, max_chars: int | None) -> int:
+        if max_chars is None:
+            return self.default_fetch_chars
+        if not 1 <= max_chars <= self.max_fetch_chars:
+            raise QueryError(f"max_chars must be from 1 to {self.max_fetch_chars}, got {max_chars}")
+        return max_chars
