@@ -1,0 +1,163 @@
+"""The MCP server through real clients: the SDK's stdio client launching ``nanosearch mcp``, the
+streamable-HTTP transport at ``/mcp``, and the tools as langchain-mcp-adapters and smolagents
+load them."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+from nanosearch.search import SearchEngine
+from tests.conftest import running_server
+
+
+@pytest.fixture(scope="module")
+def server(musique_index_dir: Path) -> Iterator[str]:
+    with running_server(musique_index_dir, "--jan-aliases") as base:
+        yield base
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(item.text for item in result.content)
+
+
+async def exercise(session: ClientSession, engine: SearchEngine) -> None:
+    """What every transport must do: list the tools, search, page through a document, refuse."""
+    await session.initialize()
+    tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+    assert {"web_search", "fetch"} <= set(tools)
+    assert "fetch with the result's id" in tools["web_search"].description
+    assert tools["web_search"].inputSchema["required"] == ["query"]
+
+    result = await session.call_tool("web_search", {"query": "Bubye River", "k": 3})
+    assert not result.isError
+    text = text_of(result)
+    top = engine.search(["Bubye River"], k=3)[0]
+    assert text.startswith('Results for "Bubye River":\n\n1. Bubye River\n   id: ' + top[0].id)
+    assert all(f"{rank}. {hit.title}" in text for rank, hit in enumerate(top, start=1))
+
+    document = engine.fetch(top[0].id)
+    first = text_of(await session.call_tool("fetch", {"id": top[0].id, "max_chars": 80}))
+    assert first.startswith(f"Title: Bubye River\nid: {top[0].id}\n(characters 0-80 of ")
+    assert "fetch again with offset=80" in first
+    assert first.endswith(document.text[:80])
+    rest = text_of(
+        await session.call_tool("fetch", {"id": top[0].id, "offset": 80, "max_chars": 50_000})
+    )
+    assert "end of document" in rest
+    assert rest.endswith(document.text[80:])
+
+    for reference in ["/etc/passwd", "file:///etc/passwd", "http://127.0.0.1:9/x"]:
+        refused = await session.call_tool("fetch", {"id": reference})
+        assert refused.isError
+        assert "fetch only reads documents returned by search" in text_of(refused)
+    bad_k = await session.call_tool("web_search", {"query": "river", "k": 0})
+    assert bad_k.isError and "k must be from 1 to 100" in text_of(bad_k)
+    empty = await session.call_tool("web_search", {"query": "   "})
+    assert empty.isError and "query 0 is empty" in text_of(empty)
+    unknown = await session.call_tool("browse", {"url": "x"})
+    assert unknown.isError and "browse" in text_of(unknown)
+
+
+def test_stdio_transport_with_the_sdk_client(
+    musique_index_dir: Path, musique_engine: SearchEngine
+) -> None:
+    parameters = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "nanosearch.cli", "mcp", "--index", str(musique_index_dir), "--jan-aliases"],
+    )
+
+    async def session() -> None:
+        async with stdio_client(parameters) as (read, write), ClientSession(read, write) as client:
+            await exercise(client, musique_engine)
+            names = {tool.name for tool in (await client.list_tools()).tools}
+            assert names == {"web_search", "fetch", "google_search", "scrape"}
+
+    asyncio.run(session())
+
+
+def test_streamable_http_transport_at_mcp(server: str, musique_engine: SearchEngine) -> None:
+    async def session() -> None:
+        async with (
+            streamable_http_client(f"{server}/mcp") as (read, write, _),
+            ClientSession(read, write) as client,
+        ):
+            await exercise(client, musique_engine)
+
+    asyncio.run(session())
+
+
+def test_jan_aliases_take_q_and_url(server: str, musique_engine: SearchEngine) -> None:
+    async def session() -> tuple[str, str]:
+        async with (
+            streamable_http_client(f"{server}/mcp") as (read, write, _),
+            ClientSession(read, write) as client,
+        ):
+            await client.initialize()
+            found = await client.call_tool(
+                "google_search", {"q": "Bubye River", "num": 2, "gl": "us"}
+            )
+            top = musique_engine.search(["Bubye River"], k=1)[0][0]
+            page = await client.call_tool("scrape", {"url": top.id})
+            return text_of(found), text_of(page)
+
+    found, page = asyncio.run(session())
+    assert found.count("\n   id: ") == 2
+    assert page.startswith("Title: Bubye River")
+
+
+def test_plain_server_offers_only_the_two_tools(
+    musique_index_dir: Path,
+) -> None:
+    async def names(base: str) -> set[str]:
+        async with (
+            streamable_http_client(f"{base}/mcp") as (read, write, _),
+            ClientSession(read, write) as client,
+        ):
+            await client.initialize()
+            return {tool.name for tool in (await client.list_tools()).tools}
+
+    with running_server(musique_index_dir) as base:
+        assert asyncio.run(names(base)) == {"web_search", "fetch"}
+
+
+def test_tools_load_through_langchain_mcp_adapters(server: str) -> None:
+    from langchain_mcp_adapters.client import MultiServerMCPClient
+
+    async def call() -> str:
+        client = MultiServerMCPClient(
+            {"nanosearch": {"transport": "streamable_http", "url": f"{server}/mcp"}}
+        )
+        tools = {tool.name: tool for tool in await client.get_tools()}
+        assert {"web_search", "fetch"} <= set(tools)
+        return await tools["web_search"].ainvoke(
+            {"query": "Journal of Mathematical Physics", "k": 2}
+        )
+
+    result = asyncio.run(call())
+    text = (
+        result
+        if isinstance(result, str)
+        else "\n".join(part["text"] if isinstance(part, dict) else str(part) for part in result)
+    )
+    assert "1. Journal of Mathematical Physics" in text
+
+
+def test_tools_load_through_smolagents_mcp_client(server: str) -> None:
+    from smolagents import MCPClient
+
+    with MCPClient(
+        {"url": f"{server}/mcp", "transport": "streamable-http"}, structured_output=False
+    ) as tools:
+        by_name = {tool.name: tool for tool in tools}
+        assert {"web_search", "fetch"} <= set(by_name)
+        text = by_name["web_search"](query="Bubye River", k=1)
+    assert "1. Bubye River" in str(text)
