@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from nanosearch.search import SearchEngine
-from tests.conftest import running_server
+from nanosearch.server.process import running_server
 
 LIMITS = ("--max-batch", "300", "--max-query-chars", "600", "--max-body-bytes", "300000")
 
@@ -241,3 +241,13 @@ def test_several_workers_serve_the_same_index(musique_index_dir: Path) -> None:
         ]
         assert all(body == bodies[0] for body in bodies)
         assert bodies[0]["results"][0][0]["title"] == "Bubye River"
+
+
+def test_a_server_on_a_missing_index_fails_at_start_with_the_reason(tmp_path: Path) -> None:
+    from nanosearch.errors import NanosearchError
+
+    with (
+        pytest.raises(NanosearchError, match="exited at start: error: index not found"),
+        running_server(tmp_path / "absent"),
+    ):
+        pass

@@ -16,7 +16,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from nanosearch.search import SearchEngine
-from tests.conftest import running_server
+from nanosearch.server.process import running_server
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,65 @@
+"""Start ``nanosearch serve`` as a child process and wait until it answers: for trainers, eval
+harnesses, tests and benchmarks that need a server with no one to start it by hand."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from nanosearch.errors import NanosearchError
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running_server(
+    index: str | Path, *options: str, port: int | None = None, startup_seconds: float = 60.0
+) -> Iterator[str]:
+    """Serve ``index`` on a loopback port (a free one unless given) and yield its base URL;
+    the server is stopped when the block ends. ``options`` are extra ``nanosearch serve`` flags."""
+    port = port or free_port()
+    command = [sys.executable, "-m", "nanosearch.cli", "serve", "--index", str(index)]
+    process = subprocess.Popen(
+        [*command, "--port", str(port), *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_seconds
+        while not _healthy(base):
+            if process.poll() is not None:
+                reason = process.stderr.read().strip() if process.stderr else ""
+                raise NanosearchError(f"the search server exited at start: {reason}")
+            if time.monotonic() > deadline:
+                raise NanosearchError(
+                    f"the search server did not answer within {startup_seconds} s"
+                )
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/health", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
