@@ -194,7 +194,6 @@ def serve(
         max_fetch_chars=max_fetch_chars,
         max_body_bytes=max_body_bytes,
     )
-    typer.echo(f"serving {index} on http://{host}:{port} (MCP at /mcp)", err=True)
     run_server(str(index), host, port, workers, limits, api_key, jan_aliases)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -242,7 +243,12 @@ def serve(
     """Run the server until interrupted. The index is loaded (and checked) before binding."""
     import uvicorn
 
-    load(index)
+    engine = load(index)
+    print(
+        f"serving {index} ({len(engine)} documents) on http://{host}:{port}, MCP at /mcp",
+        file=sys.stderr,
+        flush=True,
+    )
     os.environ.update(
         {
             "NANOSEARCH_INDEX": str(index),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,32 +31,32 @@ def running_server(
     the server is stopped when the block ends. ``options`` are extra ``nanosearch serve`` flags."""
     port = port or free_port()
     command = [sys.executable, "-m", "nanosearch.cli", "serve", "--index", str(index)]
-    process = subprocess.Popen(
-        [*command, "--port", str(port), *options],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + startup_seconds
-        while not _healthy(base):
-            if process.poll() is not None:
-                reason = process.stderr.read().strip() if process.stderr else ""
-                raise NanosearchError(f"the search server exited at start: {reason}")
-            if time.monotonic() > deadline:
-                raise NanosearchError(
-                    f"the search server did not answer within {startup_seconds} s"
-                )
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(
+            [*command, "--port", str(port), *options], stdout=subprocess.DEVNULL, stderr=log
+        )
+        base = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            deadline = time.monotonic() + startup_seconds
+            while not _healthy(base):
+                if process.poll() is not None:
+                    log.seek(0)
+                    lines = log.read().strip().splitlines()
+                    reason = lines[-1] if lines else f"exit status {process.returncode}"
+                    raise NanosearchError(f"the search server exited at start: {reason}")
+                if time.monotonic() > deadline:
+                    raise NanosearchError(
+                        f"the search server did not answer within {startup_seconds} s"
+                    )
+                time.sleep(0.2)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def _healthy(base: str) -> bool:
