@@ -107,6 +107,7 @@ def main() -> None:
         if index is None:
             index = Path(scratch) / "musique"
             build_index(read_corpus(MUSIQUE_SAMPLE, progress=False), index, progress=False)
+        documents = load(index).manifest.num_documents
         pool = questions()
         rows = []
         with running_server(index, "--workers", str(args.workers)) as base:
@@ -117,7 +118,6 @@ def main() -> None:
                 local = in_process(index, pool, batch, min(args.seconds, 5.0))
                 rows.append((batch, http, local))
 
-    documents = load(index).manifest.num_documents
     print(
         f"\n{documents:,} documents, k={K}, {args.clients} concurrent clients, "
         f"{args.workers} server worker(s), loopback\n"
