@@ -1,6 +1,7 @@
 """The agent's text protocol: ``<think>``, ``<tool>``/``<tool_call>``, ``<answer>`` and the
 environment's ``<result>``. Pure Python, no heavy imports."""
 
+from nanosearch.protocol.episode import Episode, StopReason, ToolCall
 from nanosearch.protocol.prompt import (
     FETCH,
     SEARCH_TOOLS,
@@ -16,6 +17,9 @@ __all__ = [
     "SEARCH_TOOLS",
     "WEB_SEARCH",
     "Element",
+    "Episode",
+    "StopReason",
+    "ToolCall",
     "ToolSpec",
     "Turn",
     "parse_tool_body",
