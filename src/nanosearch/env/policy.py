@@ -1,0 +1,147 @@
+"""Policies: anything that continues a batch of token sequences.
+
+The environment asks for one model turn per active episode in a single call, so generation is
+batched across the whole group. A :class:`Generation` carries the sampled token ids themselves:
+the episode is built by concatenating them, never by re-tokenising text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+STOP_STRINGS = ("</tool>", "</tool_call>", "</answer>")
+
+FinishReason = Literal["stop", "eos", "length"]
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    episode: int
+    turn: int
+    input_ids: list[int]
+    max_new_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    token_ids: list[int]
+    text: str
+    finish_reason: FinishReason
+
+
+class Policy(Protocol):
+    def generate(self, requests: list[GenerationRequest]) -> list[Generation]: ...
+
+
+def finish_of(
+    text: str, token_ids: list[int], end_ids: set[int], max_new_tokens: int
+) -> FinishReason:
+    if token_ids and token_ids[-1] in end_ids:
+        return "eos"
+    if any(text.rstrip().endswith(stop) for stop in STOP_STRINGS):
+        return "stop"
+    return "length" if len(token_ids) >= max_new_tokens else "stop"
+
+
+class ScriptedPolicy:
+    """Replays given assistant texts, turn by turn, for each episode.
+
+    The stand-in for a language model in tests (no real LLM can run there): its texts are
+    tokenised once, as a model would have sampled them, and cut at the token budget.
+    """
+
+    def __init__(self, tokenizer: Any, scripts: Sequence[Sequence[str]]) -> None:
+        self.tokenizer = tokenizer
+        self.scripts = scripts
+        self.end_ids = {tokenizer.eos_token_id}
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        generations = []
+        for request in requests:
+            script = self.scripts[request.episode]
+            text = script[request.turn] if request.turn < len(script) else ""
+            ids = list(self.tokenizer.encode(text, add_special_tokens=False))[
+                : request.max_new_tokens
+            ]
+            text = self.tokenizer.decode(ids)
+            generations.append(
+                Generation(ids, text, finish_of(text, ids, self.end_ids, request.max_new_tokens))
+            )
+        return generations
+
+
+class TransformersPolicy:
+    """A transformers causal LM in this process, sampling a left-padded batch at once, stopping
+    each row at a tool call, an answer or the end of turn."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        temperature: float = 0.7,
+        top_p: float = 0.8,
+        end_token_id: int | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.temperature = temperature
+        self.top_p = top_p
+        self.pad_id = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        )
+        self.end_ids = {
+            end_token_id if end_token_id is not None else tokenizer.eos_token_id,
+            self.pad_id,
+        }
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        import torch
+
+        if not requests:
+            return []
+        width = max(len(r.input_ids) for r in requests)
+        input_ids = torch.full((len(requests), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(requests), width), dtype=torch.long)
+        for row, request in enumerate(requests):
+            input_ids[row, width - len(request.input_ids) :] = torch.tensor(request.input_ids)
+            attention[row, width - len(request.input_ids) :] = 1
+        sampling = {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p}
+        if self.temperature <= 0:
+            sampling = {"do_sample": False}
+        with torch.no_grad():
+            output = self.model.generate(
+                input_ids=input_ids,
+                attention_mask=attention,
+                max_new_tokens=max(r.max_new_tokens for r in requests),
+                stop_strings=list(STOP_STRINGS),
+                tokenizer=self.tokenizer,
+                pad_token_id=self.pad_id,
+                eos_token_id=sorted(self.end_ids),
+                **sampling,
+            )
+        generations = []
+        for row, request in enumerate(requests):
+            ids = _turn_tokens(
+                output[row, width:].tolist()[: request.max_new_tokens], self.end_ids, self.tokenizer
+            )
+            text = self.tokenizer.decode(ids, skip_special_tokens=False)
+            generations.append(
+                Generation(ids, text, finish_of(text, ids, self.end_ids, request.max_new_tokens))
+            )
+        return generations
+
+
+def _turn_tokens(ids: list[int], end_ids: set[int], tokenizer: Any) -> list[int]:
+    """The tokens of one row up to whichever comes first: the token completing a stop string,
+    or an end-of-turn token (kept). Rows that finished early are padded after that point."""
+    text = ""
+    for position, token in enumerate(ids):
+        if token in end_ids:
+            return ids[: position + 1]
+        text = (text + tokenizer.decode([token]))[-64:]
+        if any(stop in text for stop in STOP_STRINGS):
+            return ids[: position + 1]
+    return ids

@@ -1,0 +1,151 @@
+"""Run a batch of multi-turn episodes step by step.
+
+Each step asks the policy for one turn of every active episode at once, parses the turns,
+runs every tool call of the step in one batch, and appends the ``<result>`` turns. Model tokens
+get mask 1, inserted tokens mask 0. An episode ends with an answer, at ``max_turns``, or when
+the stage's token budget (prompt included) runs out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nanosearch.env.chat import ChatFormat
+from nanosearch.env.policy import Generation, GenerationRequest, Policy
+from nanosearch.env.tools import ToolClient, ToolRequest
+from nanosearch.protocol import (
+    Episode,
+    StopReason,
+    ToolCall,
+    parse_turn,
+    render_result,
+    system_prompt,
+)
+
+INVALID_HINT = (
+    'Call one tool as <tool>{"name": ..., "arguments": {...}}</tool>, '
+    "or give the final answer as <answer>...</answer>."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EnvConfig:
+    max_turns: int = 10
+    token_budget: int = 8192
+    result_chars: int = 4000
+
+
+def question_of(example: dict[str, Any]) -> str:
+    for key in ("question", "problem", "query"):
+        if isinstance(example.get(key), str):
+            return example[key]
+    raise ValueError(
+        f"an example needs a 'question' (or 'problem') field; it has {sorted(example)}"
+    )
+
+
+def run_episodes(
+    policy: Policy,
+    tools: ToolClient,
+    chat: ChatFormat,
+    examples: list[dict[str, Any]],
+    config: EnvConfig | None = None,
+) -> list[Episode]:
+    """Play one episode per example, batched, and return them in the order given."""
+    config = config or EnvConfig()
+    names = {spec.name for spec in tools.specs}
+    system = system_prompt(tools.specs)
+    episodes = []
+    for example in examples:
+        messages = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": question_of(example)},
+        ]
+        episode = Episode(question=messages[1]["content"], messages=messages)
+        episode.prompt_ids = chat.prompt_ids(messages)
+        episodes.append(episode)
+    active = list(range(len(episodes)))
+    for turn in range(config.max_turns):
+        for i in active:
+            if _budget_left(episodes[i], config) <= 1:
+                _stop(episodes[i], "token_budget")
+        active = [i for i in active if episodes[i].stop_reason is None]
+        if not active:
+            break
+        requests = [
+            GenerationRequest(
+                i,
+                turn,
+                episodes[i].prompt_ids + episodes[i].completion_ids,
+                _budget_left(episodes[i], config) - 1,  # room for the end-of-turn token
+            )
+            for i in active
+        ]
+        generations = policy.generate(requests)
+        pending: list[tuple[int, ToolRequest]] = []
+        feedback: dict[int, str] = {}
+        for i, generation in zip(active, generations, strict=True):
+            episode = episodes[i]
+            _append(episode, generation.token_ids, 1)
+            episode.messages.append({"role": "assistant", "content": generation.text})
+            parsed = parse_turn(generation.text, names)
+            if parsed.kind == "answer":
+                episode.answer = parsed.answer
+                if generation.finish_reason != "eos":
+                    _append(episode, [chat.eos_token_id], 1)
+                _stop(episode, "answer")
+            elif generation.finish_reason == "length":
+                _stop(episode, "token_budget")
+            elif parsed.kind == "tool":
+                pending.append((i, ToolRequest(parsed.tool_name or "", parsed.tool_arguments)))
+            else:
+                if parsed.tool_name is not None:
+                    episode.tool_calls.append(
+                        ToolCall(turn, parsed.tool_name, parsed.tool_arguments, False, parsed.error)
+                    )
+                feedback[i] = f"Error: {parsed.error}. {INVALID_HINT}"
+        results = tools.run([request for _, request in pending]) if pending else []
+        for (i, request), result in zip(pending, results, strict=True):
+            episodes[i].tool_calls.append(
+                ToolCall(turn, request.name, request.arguments, result.ok, result.error)
+            )
+            feedback[i] = result.content
+        for i, content in feedback.items():
+            rendered = render_result(content, config.result_chars)
+            _insert_result(episodes[i], generations[active.index(i)], chat, rendered, config)
+        active = [i for i in active if episodes[i].stop_reason is None]
+    for i in active:
+        _stop(episodes[i], "max_turns")
+    return episodes
+
+
+def _budget_left(episode: Episode, config: EnvConfig) -> int:
+    return config.token_budget - len(episode.prompt_ids) - len(episode.completion_ids)
+
+
+def _append(episode: Episode, token_ids: list[int], mask: int) -> None:
+    episode.completion_ids.extend(token_ids)
+    episode.completion_mask.extend([mask] * len(token_ids))
+
+
+def _stop(episode: Episode, reason: StopReason) -> None:
+    if episode.stop_reason is None:
+        episode.stop_reason = reason
+        episode.truncated = reason != "answer"
+
+
+def _insert_result(
+    episode: Episode, generation: Generation, chat: ChatFormat, result: str, config: EnvConfig
+) -> None:
+    """Append the environment's turn, unless it would overflow the token budget: then the
+    episode ends there, so no sequence is ever longer than the stage's context."""
+    text = chat.environment_turn(result)
+    if generation.finish_reason == "eos":
+        text = text.removeprefix(chat.tokenizer.decode([generation.token_ids[-1]]))
+    inserted = chat.encode(text)
+    if len(inserted) >= _budget_left(episode, config):
+        _stop(episode, "token_budget")
+        return
+    _append(episode, inserted, 0)
+    episode.messages.append({"role": "tool", "content": result})

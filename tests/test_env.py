@@ -1,0 +1,217 @@
+"""The rollout environment with a scripted policy (the only stand-in allowed: no real LLM can run
+here) replaying assistant texts, the real Qwen3 tokenizer and the real engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from transformers import AutoTokenizer
+
+from nanosearch.env import (
+    ChatFormat,
+    EngineTools,
+    EnvConfig,
+    HTTPTools,
+    ScriptedPolicy,
+    ToolRequest,
+    run_episodes,
+)
+from nanosearch.protocol import Episode
+from nanosearch.rewards import score
+from nanosearch.search import SearchEngine
+from nanosearch.server.process import running_server
+
+TOKENIZER_DIR = Path(__file__).parent / "data" / "qwen3_tokenizer"
+QUESTION = {"question": "Which country is the Bubye River in?", "answer": "Zimbabwe"}
+
+
+def search(query: str) -> str:
+    return f"<tool>{json.dumps({'name': 'web_search', 'arguments': {'query': query}})}</tool>"
+
+
+def fetch(doc_id: str) -> str:
+    return f"<tool>{json.dumps({'name': 'fetch', 'arguments': {'id': doc_id}})}</tool>"
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Any:
+    return AutoTokenizer.from_pretrained(TOKENIZER_DIR)
+
+
+@pytest.fixture(scope="module")
+def chat(tokenizer: Any) -> ChatFormat:
+    return ChatFormat.from_tokenizer(tokenizer, thinking=False)
+
+
+@pytest.fixture(scope="module")
+def bubye_id(musique_engine: SearchEngine) -> str:
+    return musique_engine.search(["Bubye River"], k=1)[0][0].id
+
+
+def play(
+    tokenizer: Any, chat: ChatFormat, tools: Any, scripts: list[list[str]], **config: int
+) -> list[Episode]:
+    return run_episodes(
+        ScriptedPolicy(tokenizer, scripts),
+        tools,
+        chat,
+        [QUESTION] * len(scripts),
+        EnvConfig(**config),
+    )
+
+
+def assert_tokens_line_up(episode: Episode, tokenizer: Any) -> None:
+    """The masks cover every completion token, and the model-token spans are exactly what the
+    model wrote in each turn."""
+    assert len(episode.completion_ids) == len(episode.completion_mask)
+    spans, current = [], []
+    for token, mask in zip(episode.completion_ids, episode.completion_mask, strict=True):
+        if mask:
+            current.append(token)
+        elif current:
+            spans.append(current)
+            current = []
+    if current:
+        spans.append(current)
+    decoded = [tokenizer.decode(span) for span in spans]
+    turns = episode.model_turns
+    assert len(decoded) == len(turns)
+    for text, turn in zip(decoded, turns, strict=True):
+        assert text.removesuffix("<|im_end|>") == turn.removesuffix("<|im_end|>")
+
+
+def test_search_fetch_answer(
+    tokenizer: Any, chat: ChatFormat, musique_engine: SearchEngine, bubye_id: str
+) -> None:
+    script = [search("Bubye River"), fetch(bubye_id), "<answer>Zimbabwe</answer>"]
+    (episode,) = play(tokenizer, chat, EngineTools(musique_engine), [script])
+    assert episode.stop_reason == "answer" and not episode.truncated
+    assert episode.answer == "Zimbabwe"
+    assert [(c.name, c.ok) for c in episode.tool_calls] == [("web_search", True), ("fetch", True)]
+    results = [m["content"] for m in episode.messages if m["role"] == "tool"]
+    assert results[0].startswith('<result>\nResults for "Bubye River":\n\n1. Bubye River')
+    assert "Zimbabwe" in results[1]
+    assert episode.completion_ids[-1] == chat.eos_token_id and episode.completion_mask[-1] == 1
+    assert_tokens_line_up(episode, tokenizer)
+    prompt = tokenizer.decode(episode.prompt_ids)
+    assert prompt.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert '"name": "web_search"' in prompt
+    full = tokenizer.decode(episode.prompt_ids + episode.completion_ids)
+    assert "</tool><|im_end|>\n<|im_start|>user\n<result>" in full
+    assert score(episode, QUESTION, 1).components["correctness"] == 1.0
+
+
+def test_invalid_call_then_recovery(
+    tokenizer: Any, chat: ChatFormat, musique_engine: SearchEngine
+) -> None:
+    script = [
+        '<tool>{"name": "web_search", "arguments": {"query": </tool>',
+        search("Bubye River"),
+        "<answer>Zimbabwe</answer>",
+    ]
+    (episode,) = play(tokenizer, chat, EngineTools(musique_engine), [script])
+    assert episode.stop_reason == "answer"
+    first_result = next(m["content"] for m in episode.messages if m["role"] == "tool")
+    assert "Error: the tool call is not valid JSON" in first_result
+    assert [c.ok for c in episode.tool_calls] == [True]
+    assert_tokens_line_up(episode, tokenizer)
+
+
+def test_unknown_tool_and_bad_arguments_become_results(
+    tokenizer: Any, chat: ChatFormat, musique_engine: SearchEngine
+) -> None:
+    browse = '<tool>{"name": "browse", "arguments": {"url": "https://x"}}</tool>'
+    bad_k = '<tool>{"name": "web_search", "arguments": {"query": "x", "k": 0}}</tool>'
+    script = [browse, bad_k, fetch("/etc/passwd"), "<answer>Zimbabwe</answer>"]
+    (episode,) = play(tokenizer, chat, EngineTools(musique_engine), [script])
+    results = [m["content"] for m in episode.messages if m["role"] == "tool"]
+    assert "unknown tool 'browse'; the tools are: fetch, web_search" in results[0]
+    assert "'k' must be an integer from 1 to 100" in results[1]
+    assert "not the id or url of any document" in results[2]
+    assert [(c.name, c.ok) for c in episode.tool_calls] == [
+        ("browse", False),
+        ("web_search", False),
+        ("fetch", False),
+    ]
+    assert score(episode, QUESTION, 1).components["tool_execution"] == 0.0
+
+
+def test_token_budget_runs_out(
+    tokenizer: Any, chat: ChatFormat, musique_engine: SearchEngine
+) -> None:
+    script = [search("Bubye River")] * 20
+    (episode,) = play(
+        tokenizer, chat, EngineTools(musique_engine), [script], token_budget=1200, max_turns=20
+    )
+    assert episode.stop_reason == "token_budget" and episode.truncated
+    assert len(episode.prompt_ids) + len(episode.completion_ids) <= 1200
+    assert episode.answer is None
+    assert_tokens_line_up(episode, tokenizer)
+
+
+def test_long_turn_is_cut_at_the_budget(
+    tokenizer: Any, chat: ChatFormat, musique_engine: SearchEngine
+) -> None:
+    (episode,) = play(
+        tokenizer, chat, EngineTools(musique_engine), [["word " * 2000]], token_budget=800
+    )
+    assert episode.stop_reason == "token_budget"
+    assert len(episode.prompt_ids) + len(episode.completion_ids) <= 800
+
+
+def test_max_turns(tokenizer: Any, chat: ChatFormat, musique_engine: SearchEngine) -> None:
+    (episode,) = play(
+        tokenizer, chat, EngineTools(musique_engine), [[search("river")] * 5], max_turns=3
+    )
+    assert episode.stop_reason == "max_turns"
+    assert len(episode.model_turns) == 3 and len(episode.tool_calls) == 3
+
+
+def test_a_batch_of_different_episodes_is_played_together(
+    tokenizer: Any, chat: ChatFormat, musique_engine: SearchEngine, bubye_id: str
+) -> None:
+    calls: list[int] = []
+
+    class CountingTools(EngineTools):
+        def run(self, requests: list[ToolRequest]) -> list[Any]:
+            calls.append(len(requests))
+            return super().run(requests)
+
+    scripts = [
+        ["<answer>Zimbabwe</answer>"],
+        [search("Bubye River"), "<answer>Zimbabwe</answer>"],
+        [search("Limpopo"), fetch(bubye_id), "<answer>Zimbabwe</answer>"],
+        ["no tags at all", "<answer>x</answer>"],
+    ]
+    episodes = play(tokenizer, chat, CountingTools(musique_engine), scripts)
+    assert [len(e.model_turns) for e in episodes] == [1, 2, 3, 2]
+    assert all(e.stop_reason == "answer" for e in episodes)
+    assert calls == [2, 1]
+    for episode in episodes:
+        assert_tokens_line_up(episode, tokenizer)
+
+
+def test_tools_over_http_match_in_process(
+    tokenizer: Any,
+    chat: ChatFormat,
+    musique_index_dir: Path,
+    musique_engine: SearchEngine,
+    bubye_id: str,
+) -> None:
+    script = [search("Bubye River"), fetch(bubye_id), fetch("nope"), "<answer>Zimbabwe</answer>"]
+    local = play(tokenizer, chat, EngineTools(musique_engine), [script])[0]
+    with running_server(musique_index_dir) as base:
+        remote = play(tokenizer, chat, HTTPTools(base), [script])[0]
+    assert remote.messages == local.messages
+    assert remote.completion_ids == local.completion_ids
+
+
+def test_http_tools_report_an_unreachable_server(tokenizer: Any, chat: ChatFormat) -> None:
+    from nanosearch.server.process import free_port
+
+    tools = HTTPTools(f"http://127.0.0.1:{free_port()}", timeout=2)
+    result = tools.run([ToolRequest("web_search", {"query": "x"})])[0]
+    assert not result.ok and "cannot be reached" in (result.error or "")
