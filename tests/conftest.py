@@ -46,3 +46,15 @@ def wiki_hybrid_engine(tmp_path_factory: pytest.TempPathFactory) -> SearchEngine
 def write_lines(path: Path, lines: list[str]) -> Path:
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+TOKENIZER_DIR = Path(__file__).parent / "data" / "qwen3_tokenizer"
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised Qwen3-architecture model saved with save_pretrained: the stand-in
+    for Qwen3-4B, whose weights cannot be had here."""
+    from nanosearch.env.models import build_tiny_qwen3
+
+    return build_tiny_qwen3(TOKENIZER_DIR, tmp_path_factory.mktemp("models") / "tiny-qwen3")

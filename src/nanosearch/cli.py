@@ -214,6 +214,46 @@ def mcp(
 
 @app.command()
 @friendly_errors
+def rollout(
+    model: Annotated[str, typer.Option(help="Policy model: a hub id or a local directory.")],
+    questions: Annotated[
+        Path, typer.Option(help="JSONL of examples with 'question' (and 'answer' to score).")
+    ],
+    index: IndexDir,
+    out: Annotated[Path, typer.Option(help="JSONL file to write the episodes to.")],
+    n: Annotated[
+        int, typer.Option("--n", help="How many episodes (questions taken in order).")
+    ] = 8,
+    batch_size: Annotated[int, typer.Option(help="Episodes generated together.")] = 8,
+    max_turns: Annotated[int, typer.Option(help="Model turns per episode at most.")] = 10,
+    token_budget: Annotated[int, typer.Option(help="Tokens per episode, prompt included.")] = 8192,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = 0.7,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling.")] = 0.8,
+    stage: Annotated[int, typer.Option(help="Reward stage to score the episodes with.")] = 1,
+    thinking: Annotated[bool, typer.Option(help="Let the chat template enable thinking.")] = False,
+) -> None:
+    """Run episodes of a model on questions against an index and write them as JSONL."""
+    from nanosearch.env.rollout import rollout_file
+
+    written = rollout_file(
+        model,
+        questions,
+        index,
+        out,
+        n=n,
+        batch_size=batch_size,
+        max_turns=max_turns,
+        token_budget=token_budget,
+        temperature=temperature,
+        top_p=top_p,
+        stage=stage,
+        thinking=thinking,
+    )
+    typer.echo(f"wrote {written} episodes to {out}")
+
+
+@app.command()
+@friendly_errors
 def demo(
     out: Annotated[Path, typer.Option(help="Directory for the demo's outputs.")] = Path(
         "runs/demo"

@@ -1,0 +1,131 @@
+"""The environment driven by a real (tiny, randomly initialised) Qwen3-architecture model:
+random output must never crash anything, and the masks must line up with the tokens."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nanosearch.assets import MUSIQUE_SAMPLE
+from nanosearch.env import ChatFormat, EngineTools, EnvConfig, TransformersPolicy, run_episodes
+from nanosearch.env.models import TINY_QWEN3, load_model
+from nanosearch.errors import NanosearchError
+from nanosearch.rewards import REWARDS, STAGES, score
+from nanosearch.search import SearchEngine
+from tests.test_env import assert_tokens_line_up
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_qwen3_dir: Path) -> tuple[object, object]:
+    return load_model(str(tiny_qwen3_dir))
+
+
+def test_tiny_model_loads_from_its_directory(tiny: tuple, tiny_qwen3_dir: Path) -> None:
+    model, tokenizer = tiny
+    assert model.config.model_type == "qwen3"
+    assert model.config.head_dim == TINY_QWEN3["head_dim"] == 64
+    assert model.config.vocab_size == len(tokenizer) == 151_669
+    with pytest.raises(NanosearchError, match="cannot load model"):
+        load_model(str(tiny_qwen3_dir.parent / "missing"))
+
+
+def test_random_output_never_crashes_and_masks_line_up(
+    tiny: tuple, musique_engine: SearchEngine, musique_records: list[dict]
+) -> None:
+    model, tokenizer = tiny
+    chat = ChatFormat.from_tokenizer(tokenizer)
+    policy = TransformersPolicy(model, tokenizer, temperature=1.0, top_p=1.0)
+    examples = musique_records[:3]
+    episodes = run_episodes(
+        policy,
+        EngineTools(musique_engine),
+        chat,
+        examples,
+        EnvConfig(max_turns=2, token_budget=520),
+    )
+    assert len(episodes) == 3
+    for episode, example in zip(episodes, examples, strict=True):
+        assert episode.stop_reason in ("answer", "max_turns", "token_budget")
+        assert len(episode.prompt_ids) + len(episode.completion_ids) <= 520
+        assert episode.num_model_tokens > 0
+        assert_tokens_line_up(episode, tokenizer)
+        for stage in STAGES:
+            assert json.dumps(score(episode, example, stage).components)
+        for function in REWARDS.values():
+            assert -1.0 <= function(episode, example) <= 1.0
+
+
+def test_greedy_generation_is_reproducible(tiny: tuple, musique_engine: SearchEngine) -> None:
+    model, tokenizer = tiny
+    chat = ChatFormat.from_tokenizer(tokenizer)
+    policy = TransformersPolicy(model, tokenizer, temperature=0.0)
+    example = [{"question": "Where is the Bubye River?", "answer": "Zimbabwe"}]
+    config = EnvConfig(max_turns=1, token_budget=400)
+    first = run_episodes(policy, EngineTools(musique_engine), chat, example, config)[0]
+    second = run_episodes(policy, EngineTools(musique_engine), chat, example, config)[0]
+    assert first.completion_ids == second.completion_ids
+
+
+def test_rollout_command_writes_scored_episodes(
+    tiny_qwen3_dir: Path, musique_index_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "episodes.jsonl"
+    command = [
+        sys.executable,
+        "-m",
+        "nanosearch.cli",
+        "rollout",
+        "--model",
+        str(tiny_qwen3_dir),
+        "--questions",
+        str(MUSIQUE_SAMPLE),
+        "--index",
+        str(musique_index_dir),
+        "--out",
+        str(out),
+        "--n",
+        "2",
+        "--token-budget",
+        "450",
+        "--max-turns",
+        "2",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    assert f"wrote 2 episodes to {out}" in result.stdout
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 2
+    assert records[0]["id"] == json.loads(MUSIQUE_SAMPLE.read_text().splitlines()[0])["id"]
+    assert set(records[0]["rewards"]) == {f.__name__ for f, _ in STAGES[1].rewards}
+    assert len(records[0]["completion_ids"]) == len(records[0]["completion_mask"])
+
+
+def test_rollout_command_errors_are_one_line(
+    tiny_qwen3_dir: Path, musique_index_dir: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "q.jsonl"
+    bad.write_text('{"question": "ok"}\n{"nothing": 1}\n')
+    command = [
+        sys.executable,
+        "-m",
+        "nanosearch.cli",
+        "rollout",
+        "--model",
+        str(tiny_qwen3_dir),
+        "--questions",
+        str(bad),
+        "--index",
+        str(musique_index_dir),
+        "--out",
+        str(tmp_path / "o.jsonl"),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {bad}: line 2: an example needs a 'question' (or 'problem') field; "
+        "it has ['nothing']"
+    ]
