@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,31 +71,20 @@ def test_greedy_generation_is_reproducible(tiny: tuple, musique_engine: SearchEn
     assert first.completion_ids == second.completion_ids
 
 
+def rollout(model: Path, questions: Path, index: Path, out: Path, *options: str) -> Any:
+    command = [sys.executable, "-m", "nanosearch.cli", "rollout", "--model", str(model)]
+    command += ["--questions", str(questions), "--index", str(index), "--out", str(out)]
+    return subprocess.run(
+        [*command, *options], capture_output=True, text=True, timeout=600, check=False
+    )
+
+
 def test_rollout_command_writes_scored_episodes(
     tiny_qwen3_dir: Path, musique_index_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "episodes.jsonl"
-    command = [
-        sys.executable,
-        "-m",
-        "nanosearch.cli",
-        "rollout",
-        "--model",
-        str(tiny_qwen3_dir),
-        "--questions",
-        str(MUSIQUE_SAMPLE),
-        "--index",
-        str(musique_index_dir),
-        "--out",
-        str(out),
-        "--n",
-        "2",
-        "--token-budget",
-        "450",
-        "--max-turns",
-        "2",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    options = ("--n", "2", "--token-budget", "450", "--max-turns", "2")
+    result = rollout(tiny_qwen3_dir, MUSIQUE_SAMPLE, musique_index_dir, out, *options)
     assert result.returncode == 0, result.stderr
     assert f"wrote 2 episodes to {out}" in result.stdout
     records = [json.loads(line) for line in out.read_text().splitlines()]
@@ -109,21 +99,7 @@ def test_rollout_command_errors_are_one_line(
 ) -> None:
     bad = tmp_path / "q.jsonl"
     bad.write_text('{"question": "ok"}\n{"nothing": 1}\n')
-    command = [
-        sys.executable,
-        "-m",
-        "nanosearch.cli",
-        "rollout",
-        "--model",
-        str(tiny_qwen3_dir),
-        "--questions",
-        str(bad),
-        "--index",
-        str(musique_index_dir),
-        "--out",
-        str(tmp_path / "o.jsonl"),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    result = rollout(tiny_qwen3_dir, bad, musique_index_dir, tmp_path / "o.jsonl")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"error: {bad}: line 2: an example needs a 'question' (or 'problem') field; "
