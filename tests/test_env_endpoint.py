@@ -1,0 +1,128 @@
+"""The environment with its policy served by a real vLLM OpenAI-compatible server on CPU,
+serving the tiny Qwen3-architecture model (no pretrained weights can be had here)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from nanosearch.env import ChatFormat, EngineTools, EnvConfig, run_episodes
+from nanosearch.env.endpoint import EndpointPolicy
+from nanosearch.env.models import load_model
+from nanosearch.errors import NanosearchError
+from nanosearch.search import SearchEngine
+from nanosearch.server.process import free_port
+from tests.test_env import assert_tokens_line_up
+
+VLLM_PYTHON = Path(os.environ.get("NANOSEARCH_VLLM_PYTHON", ".vllm-venv/bin/python"))
+STARTUP_SECONDS = 900
+
+
+@pytest.fixture(scope="module")
+def vllm(tiny_qwen3_dir: Path) -> Iterator[str]:
+    """``vllm serve`` of the tiny model on a free loopback port; yields its /v1 URL. Outside CI
+    a machine without the vLLM environment (``make test`` installs it) skips these tests."""
+    if not VLLM_PYTHON.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"no vLLM environment at {VLLM_PYTHON}: run `make test` to install it")
+        pytest.skip(f"no vLLM environment at {VLLM_PYTHON}")
+    port = free_port()
+    command = [
+        str(VLLM_PYTHON),
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(tiny_qwen3_dir),
+        "--served-model-name",
+        "tiny-qwen3",
+        "--dtype",
+        "bfloat16",
+        "--gpu-memory-utilization",
+        "0.3",
+        "--max-model-len",
+        "4096",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}/v1"
+        try:
+            deadline = time.monotonic() + STARTUP_SECONDS
+            while True:
+                if process.poll() is not None:
+                    log.seek(0)
+                    pytest.fail(f"vLLM exited at start:\n{log.read()[-3000:]}")
+                try:
+                    if httpx.get(f"{base}/models", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"vLLM did not start within {STARTUP_SECONDS} s")
+                time.sleep(2)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_qwen3_dir: Path) -> Any:
+    return load_model(str(tiny_qwen3_dir))[1]
+
+
+def test_episodes_from_a_vllm_policy_line_up(
+    vllm: str, tokenizer: Any, musique_engine: SearchEngine, musique_records: list[dict]
+) -> None:
+    policy = EndpointPolicy(vllm, "tiny-qwen3", tokenizer, temperature=1.0, top_p=1.0)
+    chat = ChatFormat.from_tokenizer(tokenizer)
+    examples = musique_records[:4]
+    episodes = run_episodes(
+        policy,
+        EngineTools(musique_engine),
+        chat,
+        examples,
+        EnvConfig(max_turns=3, token_budget=700),
+    )
+    for episode in episodes:
+        assert episode.stop_reason in ("answer", "max_turns", "token_budget")
+        assert len(episode.prompt_ids) + len(episode.completion_ids) <= 700
+        assert episode.num_model_tokens > 0
+        assert_tokens_line_up(episode, tokenizer)
+
+
+def test_greedy_turns_are_reproducible_and_stop_at_the_budget(vllm: str, tokenizer: Any) -> None:
+    from nanosearch.env import GenerationRequest
+
+    policy = EndpointPolicy(vllm, "tiny-qwen3", tokenizer, temperature=0.0)
+    prompt = ChatFormat.from_tokenizer(tokenizer).prompt_ids([{"role": "user", "content": "hi"}])
+    requests = [GenerationRequest(0, 0, prompt, 16), GenerationRequest(1, 0, prompt, 16)]
+    first, second = policy.generate(requests)
+    assert first.token_ids == second.token_ids
+    assert len(first.token_ids) <= 16
+    assert first.text == tokenizer.decode(first.token_ids)
+
+
+def test_endpoint_errors_are_clear(vllm: str, tokenizer: Any) -> None:
+    from nanosearch.env import GenerationRequest
+
+    request = [GenerationRequest(0, 0, [151644, 872], 4)]
+    with pytest.raises(NanosearchError, match="answered 404"):
+        EndpointPolicy(vllm, "no-such-model", tokenizer, retries=0).generate(request)
+    closed = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(NanosearchError, match="cannot reach"):
+        EndpointPolicy(closed, "tiny-qwen3", tokenizer, retries=1).generate(request)
