@@ -4,14 +4,10 @@ serving the tiny Qwen3-architecture model (no pretrained weights can be had here
 from __future__ import annotations
 
 import os
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from nanosearch.env import ChatFormat, EngineTools, EnvConfig, run_episodes
@@ -19,7 +15,7 @@ from nanosearch.env.endpoint import EndpointPolicy
 from nanosearch.env.models import load_model
 from nanosearch.errors import NanosearchError
 from nanosearch.search import SearchEngine
-from nanosearch.server.process import free_port
+from nanosearch.server.process import free_port, running_process
 from tests.test_env import assert_tokens_line_up
 
 VLLM_PYTHON = Path(os.environ.get("NANOSEARCH_VLLM_PYTHON", ".vllm-venv/bin/python"))
@@ -54,30 +50,9 @@ def vllm(tiny_qwen3_dir: Path) -> Iterator[str]:
         "--port",
         str(port),
     ]
-    with tempfile.TemporaryFile("w+") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}/v1"
-        try:
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while True:
-                if process.poll() is not None:
-                    log.seek(0)
-                    pytest.fail(f"vLLM exited at start:\n{log.read()[-3000:]}")
-                try:
-                    if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"vLLM did not start within {STARTUP_SECONDS} s")
-                time.sleep(2)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    base = f"http://127.0.0.1:{port}/v1"
+    with running_process(command, f"{base}/models", "vLLM server", STARTUP_SECONDS):
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,37 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextmanager
+def running_process(
+    command: list[str], ready_url: str, name: str, startup_seconds: float = 60.0
+) -> Iterator[None]:
+    """Run ``command`` until the block ends, entering it once ``ready_url`` answers 200.
+
+    Its output goes to a temporary file (a pipe nobody drains could block it); if it exits
+    at start, the error names its last line of output."""
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + startup_seconds
+            while not _answers(ready_url):
+                if process.poll() is not None:
+                    log.seek(0)
+                    lines = log.read().strip().splitlines()
+                    reason = lines[-1] if lines else f"exit status {process.returncode}"
+                    raise NanosearchError(f"the {name} exited at start: {reason}")
+                if time.monotonic() > deadline:
+                    raise NanosearchError(f"the {name} did not answer within {startup_seconds} s")
+                time.sleep(0.2)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextmanager
 def running_server(
     index: str | Path, *options: str, port: int | None = None, startup_seconds: float = 60.0
 ) -> Iterator[str]:
@@ -31,36 +62,18 @@ def running_server(
     the server is stopped when the block ends. ``options`` are extra ``nanosearch serve`` flags."""
     port = port or free_port()
     command = [sys.executable, "-m", "nanosearch.cli", "serve", "--index", str(index)]
-    with tempfile.TemporaryFile("w+") as log:
-        process = subprocess.Popen(
-            [*command, "--port", str(port), *options], stdout=subprocess.DEVNULL, stderr=log
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + startup_seconds
-            while not _healthy(base):
-                if process.poll() is not None:
-                    log.seek(0)
-                    lines = log.read().strip().splitlines()
-                    reason = lines[-1] if lines else f"exit status {process.returncode}"
-                    raise NanosearchError(f"the search server exited at start: {reason}")
-                if time.monotonic() > deadline:
-                    raise NanosearchError(
-                        f"the search server did not answer within {startup_seconds} s"
-                    )
-                time.sleep(0.2)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    base = f"http://127.0.0.1:{port}"
+    with running_process(
+        [*command, "--port", str(port), *options],
+        f"{base}/health",
+        "search server",
+        startup_seconds,
+    ):
+        yield base
 
 
-def _healthy(base: str) -> bool:
+def _answers(url: str) -> bool:
     try:
-        return httpx.get(f"{base}/health", timeout=1).status_code == 200
+        return httpx.get(url, timeout=2).status_code == 200
     except httpx.TransportError:
         return False
