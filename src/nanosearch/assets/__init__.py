@@ -6,5 +6,12 @@ CORPORA_DIR = Path(__file__).resolve().parent / "corpora"
 MUSIQUE_SAMPLE = CORPORA_DIR / "musique_ans_train_sample100.jsonl"
 MUSIQUE_SAMPLE_PARAGRAPHS = CORPORA_DIR / "musique_sample100_corpus.json"
 WIKI_PASSAGES = CORPORA_DIR / "flashrag_wiki_sample_data.jsonl"
+SIMPLEQA_TEST = Path(__file__).resolve().parent / "simpleqa" / "simple_qa_test_set.csv"
 
-__all__ = ["CORPORA_DIR", "MUSIQUE_SAMPLE", "MUSIQUE_SAMPLE_PARAGRAPHS", "WIKI_PASSAGES"]
+__all__ = [
+    "CORPORA_DIR",
+    "MUSIQUE_SAMPLE",
+    "MUSIQUE_SAMPLE_PARAGRAPHS",
+    "SIMPLEQA_TEST",
+    "WIKI_PASSAGES",
+]

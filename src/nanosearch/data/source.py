@@ -1,0 +1,35 @@
+"""Where a data set comes from: a local file, or a Hugging Face hub id (or local dataset dir)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nanosearch.errors import NanosearchError
+
+
+def load_hub_rows(source: str, split: str) -> list[dict[str, Any]]:
+    """Rows of ``split`` of a dataset on the hub, or in a local directory ``datasets`` reads."""
+    try:
+        import datasets
+    except ImportError as error:
+        raise NanosearchError(
+            f"{source!r} is not a local file; loading it as a hub dataset needs `datasets` "
+            "(pip install datasets)"
+        ) from error
+    try:
+        return list(datasets.load_dataset(source, split=split))
+    except Exception as error:
+        raise NanosearchError(
+            f"cannot load dataset {source!r} (split {split!r}): {error}"
+        ) from error
+
+
+def is_local_file(source: str | Path) -> bool:
+    return Path(source).is_file()
+
+
+def looks_like_missing_file(source: str | Path, suffixes: tuple[str, ...]) -> bool:
+    """A path that names no file or directory and cannot be a hub id either."""
+    path = Path(source)
+    return not path.exists() and (path.suffix in suffixes or path.is_absolute())
