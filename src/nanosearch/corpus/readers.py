@@ -12,7 +12,7 @@ import gzip
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -205,25 +205,29 @@ def document_from_record(record: dict[str, Any]) -> Document:
     return Document(id=doc_id, title=title, text=text, url=url or None)
 
 
-def _read_jsonl(path: Path, progress: bool, report: ProblemHandler) -> Iterator[Document]:
+def _documents(
+    records: Iterable[tuple[int, dict[str, Any]]], path: Path, unit: str, report: ProblemHandler
+) -> Iterator[Document]:
+    """Documents from ``(position, record)`` pairs: records that are not documents, or repeat
+    an id already read, are reported at their position and skipped."""
     seen: dict[str, int] = {}
-    for number, record in _json_lines(path, progress, report):
+    for position, record in records:
         try:
             document = document_from_record(record)
         except ValueError as error:
-            report(Problem(str(path), number, str(error)))
+            report(Problem(str(path), position, str(error), unit))
             continue
         if document.id in seen:
-            report(
-                Problem(
-                    str(path),
-                    number,
-                    f"duplicate id {document.id!r} (first on line {seen[document.id]})",
-                )
-            )
+            first = seen[document.id]
+            message = f"duplicate id {document.id!r} (first on {unit} {first})"
+            report(Problem(str(path), position, message, unit))
             continue
-        seen[document.id] = number
+        seen[document.id] = position
         yield document
+
+
+def _read_jsonl(path: Path, progress: bool, report: ProblemHandler) -> Iterator[Document]:
+    return _documents(_json_lines(path, progress, report), path, "line", report)
 
 
 def _read_musique(path: Path, progress: bool, report: ProblemHandler) -> Iterator[Document]:
@@ -268,32 +272,19 @@ def _read_parquet(path: Path, progress: bool, report: ProblemHandler) -> Iterato
             f"it has {sorted(columns)}"
         )
     wanted = [name for name in ("id", "contents", "title", "text", "url") if name in columns]
-    seen: dict[str, int] = {}
-    row = 0
-    with tqdm(
-        total=parquet.metadata.num_rows,
-        unit="doc",
-        desc=f"reading {path.name}",
-        disable=not progress or None,
-    ) as bar:
-        for batch in parquet.iter_batches(batch_size=8192, columns=wanted):
-            for record in batch.to_pylist():
-                row += 1
-                try:
-                    document = document_from_record(record)
-                except ValueError as error:
-                    report(Problem(str(path), row, str(error), unit="row"))
-                    continue
-                if document.id in seen:
-                    report(
-                        Problem(
-                            str(path),
-                            row,
-                            f"duplicate id {document.id!r} (first on row {seen[document.id]})",
-                            unit="row",
-                        )
-                    )
-                    continue
-                seen[document.id] = row
-                yield document
-            bar.update(batch.num_rows)
+
+    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+        row = 0
+        with tqdm(
+            total=parquet.metadata.num_rows,
+            unit="doc",
+            desc=f"reading {path.name}",
+            disable=not progress or None,
+        ) as bar:
+            for batch in parquet.iter_batches(batch_size=8192, columns=wanted):
+                for record in batch.to_pylist():
+                    row += 1
+                    yield row, record
+                bar.update(batch.num_rows)
+
+    return _documents(rows(), path, "row", report)
