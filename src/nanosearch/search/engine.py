@@ -100,9 +100,9 @@ class SearchEngine:
         if not isinstance(reference, str) or not reference.strip():
             raise DocumentNotFoundError("give the id or url of a search result")
         reference = reference.strip()
-        if self.store.contains(reference):
-            return self.store.get(reference)
-        row = self.store.row_of_url(reference)
+        row = self.store.row_of_id(reference)
+        if row is None:
+            row = self.store.row_of_url(reference)
         if row is not None:
             return self.store.rows([row])[0]
         raise DocumentNotFoundError(

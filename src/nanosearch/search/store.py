@@ -66,8 +66,7 @@ class DocumentStore:
     def __init__(self, table: pa.Table, path: Path) -> None:
         self._table = table
         self._path = path
-        self._rows_by_id: dict[str, int] | None = None
-        self._rows_by_url: dict[str, int] | None = None
+        self._lookups: dict[str, dict[str, int]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -92,42 +91,23 @@ class DocumentStore:
         taken = self._table.take(pa.array(rows, type=pa.int64())).to_pylist()
         return [Document(**record) for record in taken]
 
-    def row_of(self, doc_id: str) -> int:
-        if self._rows_by_id is None:
+    def _rows_by(self, column: str) -> dict[str, int]:
+        """Value → row for a column, built on first use (once, whichever thread asks)."""
+        if column not in self._lookups:
             with self._lock:
-                if self._rows_by_id is None:
-                    ids = self._table.column("id").to_pylist()
-                    self._rows_by_id = {doc_id: row for row, doc_id in enumerate(ids)}
-        try:
-            return self._rows_by_id[doc_id]
-        except KeyError:
-            raise DocumentNotFoundError(f"no document with id {doc_id!r} in the index") from None
+                if column not in self._lookups:
+                    values = self._table.column(column).to_pylist()
+                    self._lookups[column] = {v: row for row, v in enumerate(values) if v}
+        return self._lookups[column]
+
+    def row_of_id(self, doc_id: str) -> int | None:
+        return self._rows_by("id").get(doc_id)
 
     def row_of_url(self, url: str) -> int | None:
-        """The row of the document with this url, or ``None``; the table is built on first use."""
-        if self._rows_by_url is None:
-            with self._lock:
-                if self._rows_by_url is None:
-                    urls = self._table.column("url").to_pylist()
-                    self._rows_by_url = {u: row for row, u in enumerate(urls) if u}
-        return self._rows_by_url.get(url)
+        return self._rows_by("url").get(url)
 
     def get(self, doc_id: str) -> Document:
-        return self.rows([self.row_of(doc_id)])[0]
-
-    def contains(self, doc_id: str) -> bool:
-        try:
-            self.row_of(doc_id)
-        except DocumentNotFoundError:
-            return False
-        return True
-
-    def iter_texts(self, batch_size: int = 1024) -> Iterable[list[str]]:
-        """The indexed text (title and body) of every document, in row order, in batches."""
-        for batch in self._table.to_batches(max_chunksize=batch_size):
-            titles = batch.column("title").to_pylist()
-            texts = batch.column("text").to_pylist()
-            yield [
-                Document(id="", title=title, text=text).contents
-                for title, text in zip(titles, texts, strict=True)
-            ]
+        row = self.row_of_id(doc_id)
+        if row is None:
+            raise DocumentNotFoundError(f"no document with id {doc_id!r} in the index")
+        return self.rows([row])[0]
