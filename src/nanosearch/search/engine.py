@@ -67,25 +67,31 @@ class SearchEngine:
         self, queries: list[str], k: int = 10, snippet_chars: int = SNIPPET_CHARS
     ) -> list[list[Hit]]:
         """The top ``k`` hits of every query, best first; a query matching nothing gets ``[]``."""
+        return [
+            [
+                Hit(
+                    id=document.id,
+                    title=document.title,
+                    snippet=make_snippet(document.text, snippet_chars),
+                    score=score,
+                    url=document.url,
+                )
+                for document, score in ranking
+            ]
+            for ranking in self.search_documents(queries, k)
+        ]
+
+    def search_documents(
+        self, queries: list[str], k: int = 10
+    ) -> list[list[tuple[Document, float]]]:
+        """Like :meth:`search`, with the whole documents and their scores instead of hits."""
         check_queries(queries)
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise QueryError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
         ranked = self.retriever.retrieve([query.strip() for query in queries], k)
         wanted = sorted({row for ranking in ranked for row, _ in ranking})
         documents = dict(zip(wanted, self.store.rows(wanted), strict=True))
-        return [
-            [
-                Hit(
-                    id=documents[row].id,
-                    title=documents[row].title,
-                    snippet=make_snippet(documents[row].text, snippet_chars),
-                    score=float(score),
-                    url=documents[row].url,
-                )
-                for row, score in ranking
-            ]
-            for ranking in ranked
-        ]
+        return [[(documents[row], float(score)) for row, score in ranking] for ranking in ranked]
 
     def fetch(self, doc_id: str) -> Document:
         """The whole document with this id; :class:`DocumentNotFoundError` if there is none."""

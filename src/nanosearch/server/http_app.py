@@ -158,9 +158,10 @@ def create_app(
         status = 404 if isinstance(error, DocumentNotFoundError) else 400
         return JSONResponse({"error": str(error)}, status_code=status)
 
-    async def search_batch(queries: list[str], k: int) -> list[list[Any]]:
+    async def search_batch(queries: list[str], k: int, documents: bool = False) -> list[list[Any]]:
         limits.check_queries(queries)
-        return await anyio.to_thread.run_sync(engine.search, queries, k)
+        method = engine.search_documents if documents else engine.search
+        return await anyio.to_thread.run_sync(method, queries, k)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -191,19 +192,17 @@ def create_app(
     async def retrieve(request: RetrieveRequest) -> JSONResponse:
         """Search-R1's retrieval endpoint, response shape unchanged."""
         limits.check_k(request.topk, "topk")
-        results = await search_batch(request.queries, request.topk)
-        documents = await anyio.to_thread.run_sync(
-            lambda: [[engine.fetch(hit.id) for hit in hits] for hits in results]
-        )
+        results = await search_batch(request.queries, request.topk, documents=True)
         shaped = []
-        for hits, docs in zip(results, documents, strict=True):
-            records = [{"id": doc.id, "contents": f'"{doc.title}"\n{doc.text}'} for doc in docs]
+        for ranking in results:
+            records = [
+                ({"id": doc.id, "contents": f'"{doc.title}"\n{doc.text}'}, score)
+                for doc, score in ranking
+            ]
             if request.return_scores:
-                shaped.append(
-                    [{"document": r, "score": h.score} for r, h in zip(records, hits, strict=True)]
-                )
+                shaped.append([{"document": r, "score": s} for r, s in records])
             else:
-                shaped.append(records)
+                shaped.append([r for r, _ in records])
         return JSONResponse({"result": shaped})
 
     wrapped: ASGIApp = app
