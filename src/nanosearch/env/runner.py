@@ -82,10 +82,10 @@ def run_episodes(
             )
             for i in active
         ]
-        generations = policy.generate(requests)
+        generations = dict(zip(active, policy.generate(requests), strict=True))
         pending: list[tuple[int, ToolRequest]] = []
         feedback: dict[int, str] = {}
-        for i, generation in zip(active, generations, strict=True):
+        for i, generation in generations.items():
             episode = episodes[i]
             _append(episode, generation.token_ids, 1)
             episode.messages.append({"role": "assistant", "content": generation.text})
@@ -113,7 +113,7 @@ def run_episodes(
             feedback[i] = result.content
         for i, content in feedback.items():
             rendered = render_result(content, config.result_chars)
-            _insert_result(episodes[i], generations[active.index(i)], chat, rendered, config)
+            _insert_result(episodes[i], generations[i], chat, rendered, config)
         active = [i for i in active if episodes[i].stop_reason is None]
     for i in active:
         _stop(episodes[i], "max_turns")
