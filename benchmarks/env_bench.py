@@ -20,14 +20,14 @@ from typing import Any
 
 from transformers import AutoTokenizer
 
-from nanosearch.assets import MUSIQUE_SAMPLE
+from nanosearch.assets import MUSIQUE_SAMPLE, QWEN3_TOKENIZER
 from nanosearch.corpus import read_corpus
 from nanosearch.env import ChatFormat, EngineTools, EnvConfig, ScriptedPolicy, run_episodes
 from nanosearch.env.tools import ToolRequest
 from nanosearch.rewards import score
 from nanosearch.search import build_index
 
-TOKENIZER = Path(__file__).resolve().parent.parent / "tests" / "data" / "qwen3_tokenizer"
+TOKENIZER = QWEN3_TOKENIZER
 
 
 class Timed:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nanosearch.assets import MUSIQUE_SAMPLE, WIKI_PASSAGES
+from nanosearch.assets import MUSIQUE_SAMPLE, QWEN3_TOKENIZER, WIKI_PASSAGES
 from nanosearch.corpus import read_corpus
 from nanosearch.search import SearchEngine, build_index
 
@@ -48,7 +48,7 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
-TOKENIZER_DIR = Path(__file__).parent / "data" / "qwen3_tokenizer"
+TOKENIZER_DIR = QWEN3_TOKENIZER
 
 
 @pytest.fixture(scope="session")

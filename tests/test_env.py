@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from transformers import AutoTokenizer
 
+from nanosearch.assets import QWEN3_TOKENIZER
 from nanosearch.env import (
     ChatFormat,
     EngineTools,
@@ -24,7 +25,7 @@ from nanosearch.rewards import score
 from nanosearch.search import SearchEngine
 from nanosearch.server.process import running_server
 
-TOKENIZER_DIR = Path(__file__).parent / "data" / "qwen3_tokenizer"
+TOKENIZER_DIR = QWEN3_TOKENIZER
 QUESTION = {"question": "Which country is the Bubye River in?", "answer": "Zimbabwe"}
 
 
@@ -168,6 +169,10 @@ def test_max_turns(tokenizer: Any, chat: ChatFormat, musique_engine: SearchEngin
     )
     assert episode.stop_reason == "max_turns"
     assert len(episode.model_turns) == 3 and len(episode.tool_calls) == 3
+    # no result is inserted after the last turn: the episode ends on the model's closed turn
+    assert [m["role"] for m in episode.messages].count("tool") == 2
+    assert episode.completion_ids[-1] == chat.eos_token_id
+    assert episode.completion_mask[-1] == 1
 
 
 def test_a_batch_of_different_episodes_is_played_together(

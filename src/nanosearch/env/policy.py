@@ -83,12 +83,15 @@ class TransformersPolicy:
         *,
         temperature: float = 0.7,
         top_p: float = 0.8,
+        top_k: int = 0,
         end_token_id: int | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.temperature = temperature
         self.top_p = top_p
+        self.top_k = top_k
+        self._stop_criteria: Any = None
         self.pad_id = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         )
@@ -108,7 +111,12 @@ class TransformersPolicy:
         for row, request in enumerate(requests):
             input_ids[row, width - len(request.input_ids) :] = torch.tensor(request.input_ids)
             attention[row, width - len(request.input_ids) :] = 1
-        sampling = {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p}
+        sampling = {
+            "do_sample": True,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,  # 0: off, whatever the model's generation config says
+        }
         if self.temperature <= 0:
             sampling = {"do_sample": False}
         with torch.no_grad():
@@ -116,15 +124,14 @@ class TransformersPolicy:
                 input_ids=input_ids,
                 attention_mask=attention,
                 max_new_tokens=max(r.max_new_tokens for r in requests),
-                stop_strings=list(STOP_STRINGS),
-                tokenizer=self.tokenizer,
+                stopping_criteria=self.stop_criteria(),
                 pad_token_id=self.pad_id,
                 eos_token_id=sorted(self.end_ids),
                 **sampling,
             )
         generations = []
         for row, request in enumerate(requests):
-            ids = _turn_tokens(
+            ids = cut_at_turn_end(
                 output[row, width:].tolist()[: request.max_new_tokens], self.end_ids, self.tokenizer
             )
             text = self.tokenizer.decode(ids, skip_special_tokens=False)
@@ -134,7 +141,19 @@ class TransformersPolicy:
         return generations
 
 
-def _turn_tokens(ids: list[int], end_ids: set[int], tokenizer: Any) -> list[int]:
+    def stop_criteria(self) -> Any:
+        """Built once: matching stop strings against a 151K vocabulary takes seconds, and
+        ``generate(stop_strings=...)`` would redo it on every call."""
+        if self._stop_criteria is None:
+            from transformers import StoppingCriteriaList, StopStringCriteria
+
+            self._stop_criteria = StoppingCriteriaList(
+                [StopStringCriteria(self.tokenizer, list(STOP_STRINGS))]
+            )
+        return self._stop_criteria
+
+
+def cut_at_turn_end(ids: list[int], end_ids: set[int], tokenizer: Any) -> list[int]:
     """The tokens of one row up to whichever comes first: the token completing a stop string,
     or an end-of-turn token (kept). Rows that finished early are padded after that point."""
     text = ""

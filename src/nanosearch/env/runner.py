@@ -34,6 +34,8 @@ class EnvConfig:
     max_turns: int = 10
     token_budget: int = 8192
     result_chars: int = 4000
+    turn_tokens: int | None = None
+    lockstep: bool = False
 
 
 def question_of(example: dict[str, Any]) -> str:
@@ -71,14 +73,14 @@ def run_episodes(
             if _budget_left(episodes[i], config) <= 1:
                 _stop(episodes[i], "token_budget")
         active = [i for i in active if episodes[i].stop_reason is None]
-        if not active:
+        if not active and not config.lockstep:
             break
         requests = [
             GenerationRequest(
                 i,
                 turn,
                 episodes[i].prompt_ids + episodes[i].completion_ids,
-                _budget_left(episodes[i], config) - 1,  # room for the end-of-turn token
+                _turn_budget(episodes[i], config),
             )
             for i in active
         ]
@@ -111,6 +113,13 @@ def run_episodes(
                 ToolCall(turn, request.name, request.arguments, result.ok, result.error)
             )
             feedback[i] = result.content
+        if turn == config.max_turns - 1:
+            # No turn is left to read a result: the episode ends on the model's own turn,
+            # closed with the end-of-turn token as the model would close it.
+            for i in feedback:
+                if generations[i].finish_reason == "stop":
+                    _append(episodes[i], [chat.eos_token_id], 1)
+            break
         for i, content in feedback.items():
             rendered = render_result(content, config.result_chars)
             _insert_result(episodes[i], generations[i], chat, rendered, config)
@@ -118,6 +127,11 @@ def run_episodes(
     for i in active:
         _stop(episodes[i], "max_turns")
     return episodes
+
+
+def _turn_budget(episode: Episode, config: EnvConfig) -> int:
+    room = _budget_left(episode, config) - 1  # room for the end-of-turn token
+    return min(room, config.turn_tokens) if config.turn_tokens else room
 
 
 def _budget_left(episode: Episode, config: EnvConfig) -> int:

@@ -1,0 +1,312 @@
+"""``nanosearch train``: the three-stage curriculum, each stage starting from the previous one's
+final weights, resumable after a kill at any point.
+
+A run directory holds::
+
+    recipe.yaml              the recipe as validated
+    data/train.jsonl         the mixture's training questions (dev.jsonl: the held-out split)
+    index/                   the search index (unless the recipe names one)
+    base-model/              the tiny model built from a config (tiny recipes only)
+    stage-1/                 checkpoint-N/ (weights, optimizer, step), metrics.jsonl,
+      final/                 tensorboard/, and the stage's final weights (+ .complete)
+    rewards.png              reward curves of every stage
+    model/                   the final model with YaRN scaling, and SERVING.md
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nanosearch.assets import MUSIQUE_SAMPLE
+from nanosearch.data import build_mixture, load_musique, split_dev
+from nanosearch.errors import NanosearchError
+from nanosearch.train.export import export_model
+from nanosearch.train.metrics import (
+    METRICS_FILE,
+    PLOT_FILE,
+    MetricsFile,
+    plot_rewards,
+    truncate_metrics,
+)
+from nanosearch.train.recipe import BUNDLED, Recipe, StageSection, load_recipe
+from nanosearch.train.rollout import (
+    StageRollout,
+    component_names,
+    transformers_backend,
+    vllm_backend,
+)
+from nanosearch.train.trainer_rewards import trainer_rewards
+
+COMPLETE_MARK = ".complete"
+BUNDLED_TOKENIZER = "bundled"
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StageResult:
+    name: str
+    directory: Path
+    final: Path
+    skipped: bool
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    out: Path
+    stages: list[StageResult]
+    plot: Path
+    model: Path
+    data_message: str
+
+
+def stage_dir(out: Path, number: int) -> Path:
+    return out / f"stage-{number}"
+
+
+def is_complete(directory: Path) -> bool:
+    return (directory / "final" / COMPLETE_MARK).is_file()
+
+
+def train_recipe(
+    recipe_path: str | Path, out: str | Path | None = None, resume: bool = False
+) -> TrainResult:
+    """Run every stage of a recipe into ``out`` (default ``runs/<recipe name>``)."""
+    recipe = load_recipe(recipe_path)
+    out = Path(out) if out is not None else Path("runs") / Path(recipe_path).resolve().name
+    _claim(out, resume)
+    (out / "recipe.yaml").write_text(
+        json.dumps(recipe.model_dump(mode="json"), indent=2) + "\n"
+    )
+    train, _, message = prepare_data(recipe, out / "data")
+    engine = prepare_index(recipe, out / "index")
+    current = prepare_model(recipe, out / "base-model")
+    results = []
+    for number, stage in enumerate(recipe.stages, start=1):
+        directory = stage_dir(out, number)
+        final = directory / "final"
+        if is_complete(directory):
+            logger.warning("stage %d (%s) is already complete: skipped", number, stage.name)
+            results.append(StageResult(stage.name, directory, final, True))
+        else:
+            run_stage(recipe, stage, number, current, directory, train, engine, resume)
+            results.append(StageResult(stage.name, directory, final, False))
+        current = str(final)
+    plot = plot_rewards(
+        [(f"stage {i}: {s.name}", stage_dir(out, i) / METRICS_FILE) for i, s in
+         enumerate(recipe.stages, start=1)],
+        out / PLOT_FILE,
+    )
+    model = export_model(Path(current), out / "model")
+    return TrainResult(out, results, plot, model, message)
+
+
+def _claim(out: Path, resume: bool) -> None:
+    started = (out / "recipe.yaml").is_file()
+    if started and not resume:
+        raise NanosearchError(
+            f"{out} already holds a training run: pass --resume to continue it, "
+            "or choose another --out"
+        )
+    if resume and not started:
+        logger.warning("nothing to resume in %s: starting a new run", out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def prepare_data(
+    recipe: Recipe, directory: Path
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    source = recipe.data.musique
+    source = str(MUSIQUE_SAMPLE) if source == BUNDLED else recipe.resolve(source)
+    examples = load_musique(source, recipe.data.split)
+    mixture = build_mixture(examples, recipe.data.mixture, seed=recipe.data.seed)
+    train, dev = split_dev(mixture.examples, recipe.data.dev_fraction, seed=recipe.data.seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("train", train), ("dev", dev)):
+        (directory / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return train, dev, f"{mixture.message}; {len(train)} train, {len(dev)} dev"
+
+
+def prepare_index(recipe: Recipe, directory: Path) -> Any:
+    from nanosearch.corpus import read_corpus
+    from nanosearch.search import build_index, load
+
+    if recipe.index.path is not None:
+        return load(recipe.resolve(recipe.index.path))
+    if (directory / "manifest.json").is_file():
+        return load(directory)
+    if recipe.index.corpus == BUNDLED:
+        corpus, corpus_format = MUSIQUE_SAMPLE, "musique"
+    else:
+        corpus = Path(recipe.resolve(recipe.index.corpus))
+        corpus_format = recipe.index.corpus_format
+    return build_index(
+        read_corpus(corpus, corpus_format),
+        directory,
+        recipe.index.retriever,
+        corpus_info={"path": corpus.name, "format": corpus_format},
+    )
+
+
+def prepare_model(recipe: Recipe, directory: Path) -> str:
+    """The starting weights: a hub id or path, or a tiny model built once into the run."""
+    section = recipe.model
+    if section.tiny is None:
+        assert section.name_or_path is not None
+        return recipe.resolve(section.name_or_path)
+    if not (directory / "config.json").is_file():
+        from nanosearch.env.models import build_tiny_qwen3
+
+        tokenizer = section.tokenizer
+        if tokenizer == BUNDLED_TOKENIZER:
+            from nanosearch.assets import QWEN3_TOKENIZER
+
+            tokenizer = str(QWEN3_TOKENIZER)
+        shutil.rmtree(directory, ignore_errors=True)
+        build_tiny_qwen3(
+            recipe.resolve(tokenizer or ""),
+            directory,
+            seed=section.tiny.seed,
+            eos_logit=section.tiny.eos_logit,
+        )
+    return str(directory)
+
+
+def run_stage(
+    recipe: Recipe,
+    stage: StageSection,
+    number: int,
+    start: str,
+    directory: Path,
+    train: list[dict[str, Any]],
+    engine: Any,
+    resume: bool,
+) -> None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    directory.mkdir(parents=True, exist_ok=True)
+    checkpoint = get_last_checkpoint(str(directory)) if resume else None
+    metrics = directory / METRICS_FILE
+    if checkpoint is None:
+        for leftover in directory.glob("checkpoint-*"):
+            shutil.rmtree(leftover)
+        metrics.unlink(missing_ok=True)
+        shutil.rmtree(directory / "tensorboard", ignore_errors=True)
+    else:
+        step = json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"]
+        truncate_metrics(metrics, step)
+        logger.warning("stage %d (%s): resuming from %s", number, stage.name, checkpoint)
+    trainer = build_trainer(recipe, stage, number, start, directory, train, engine)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    final = directory / "final"
+    shutil.rmtree(final, ignore_errors=True)
+    trainer.save_model(str(final))
+    trainer.processing_class.save_pretrained(str(final))
+    (final / COMPLETE_MARK).write_text(json.dumps({"step": trainer.state.global_step}) + "\n")
+
+
+def build_trainer(
+    recipe: Recipe,
+    stage: StageSection,
+    number: int,
+    start: str,
+    directory: Path,
+    train: list[dict[str, Any]],
+    engine: Any,
+) -> Any:
+    from datasets import Dataset
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.integrations import TensorBoardCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from nanosearch.env import ChatFormat, EngineTools
+
+    # rollout_func is experimental in TRL 1.16; we pin that version and test against it.
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    tokenizer = AutoTokenizer.from_pretrained(start)
+    model = AutoModelForCausalLM.from_pretrained(start, dtype=recipe.model.dtype)
+    chat = ChatFormat.from_tokenizer(tokenizer, thinking=recipe.generation.thinking)
+    generation, training, dapo = recipe.generation, recipe.training, recipe.dapo
+    components = component_names(stage, dapo)
+    reward_funcs, reward_weights = trainer_rewards(components)
+    rollout = StageRollout(
+        examples=train,
+        tools=EngineTools(engine),
+        chat=chat,
+        stage=stage,
+        dapo=dapo,
+        num_generations=training.num_generations,
+        backend=vllm_backend(chat) if generation.use_vllm else transformers_backend(
+            generation, chat
+        ),
+        turn_tokens=generation.turn_tokens,
+        result_chars=generation.result_chars,
+        lockstep=generation.use_vllm and generation.vllm_mode == "server",
+        seed=training.seed + number,
+    )
+    config = GRPOConfig(
+        output_dir=str(directory),
+        max_steps=stage.steps,
+        per_device_train_batch_size=training.per_device_batch_size,
+        gradient_accumulation_steps=training.gradient_accumulation_steps,
+        num_generations=training.num_generations,
+        learning_rate=stage.learning_rate or training.learning_rate,
+        weight_decay=training.weight_decay,
+        warmup_steps=training.warmup_steps,
+        max_grad_norm=training.max_grad_norm,
+        lr_scheduler_type="constant_with_warmup",
+        bf16=training.bf16,
+        **({"gradient_checkpointing": True} if training.gradient_checkpointing else {}),
+        deepspeed=recipe.resolve(training.deepspeed) if training.deepspeed else None,
+        loss_type=dapo.loss_type,
+        epsilon=dapo.epsilon,
+        epsilon_high=dapo.epsilon_high,
+        beta=dapo.beta,
+        mask_truncated_completions=dapo.mask_truncated_completions,
+        max_completion_length=generation.turn_tokens or stage.context_tokens,
+        temperature=generation.temperature,
+        top_p=generation.top_p,
+        top_k=generation.top_k,
+        chat_template_kwargs={"enable_thinking": generation.thinking},
+        use_vllm=generation.use_vllm,
+        vllm_mode=generation.vllm_mode,
+        vllm_gpu_memory_utilization=generation.vllm_gpu_memory_utilization,
+        vllm_max_model_length=stage.context_tokens,
+        vllm_importance_sampling_correction=False,
+        reward_weights=reward_weights,
+        save_strategy="steps",
+        save_steps=training.save_steps,
+        save_total_limit=training.save_total_limit,
+        logging_steps=training.logging_steps,
+        report_to="none",
+        seed=training.seed + number,
+        use_cpu=not _has_accelerator(),
+        remove_unused_columns=False,
+        log_completions=False,
+    )
+    dataset = Dataset.from_list([{"prompt": e["question"], "id": e["id"]} for e in train])
+    writer = SummaryWriter(log_dir=str(directory / "tensorboard"))
+    return GRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        rollout_func=rollout,
+        callbacks=[
+            MetricsFile(directory / METRICS_FILE, stage.name),
+            TensorBoardCallback(tb_writer=writer),
+        ],
+    )
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

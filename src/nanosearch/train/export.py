@@ -1,0 +1,80 @@
+"""The final model, exported for long-context serving: YaRN rope scaling in its config and a note
+with the serving flags (the Jan-nano report serves 128K as factor 4 over a 32K base)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+YARN_FACTOR = 4.0
+YARN_ORIGINAL_CONTEXT = 32_768
+SERVING_NOTE = "SERVING.md"
+MODEL_FILES = ("*.safetensors", "*.json", "*.jinja", "*.txt", "*.model", "*.tiktoken")
+TRAINING_STATE = {"trainer_state.json", "training_args.bin"}
+
+
+def export_model(
+    checkpoint: Path,
+    out: Path,
+    factor: float = YARN_FACTOR,
+    original_context: int = YARN_ORIGINAL_CONTEXT,
+) -> Path:
+    """Copy the weights and tokenizer of ``checkpoint`` to ``out`` and set YaRN scaling."""
+    from transformers import AutoConfig
+
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for pattern in MODEL_FILES:
+        for file in checkpoint.glob(pattern):
+            if file.name not in TRAINING_STATE:
+                shutil.copy2(file, staging / file.name)
+    config = AutoConfig.from_pretrained(staging)
+    rope = dict(getattr(config, "rope_parameters", None) or {})
+    rope.update(
+        rope_type="yarn", factor=factor, original_max_position_embeddings=original_context
+    )
+    config.rope_parameters = rope
+    config.max_position_embeddings = int(original_context * factor)
+    config.save_pretrained(staging)
+    (staging / SERVING_NOTE).write_text(serving_note(out, factor, original_context))
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
+    return out
+
+
+def serving_note(model_dir: Path, factor: float, original_context: int) -> str:
+    context = int(original_context * factor)
+    return f"""# Serving this model
+
+Its `config.json` carries YaRN rope scaling: factor {factor:g} over a {original_context:,}-token
+base, for a {context:,}-token context. Thinking stays off (the chat template's
+`enable_thinking=False`), as in training.
+
+## vLLM (OpenAI-compatible, with tool calls)
+
+```
+vllm serve {model_dir} --max-model-len {context} \\
+  --enable-auto-tool-choice --tool-call-parser hermes \\
+  --override-generation-config '{{"temperature": 0.7, "top_p": 0.8}}'
+```
+
+vLLM reads the rope scaling from the config. YaRN is static there: it scales short prompts too,
+which can cost a little quality on them; serve with the base config when no request needs more
+than {original_context:,} tokens.
+
+## llama.cpp
+
+Convert with `convert_hf_to_gguf.py {model_dir}`, then:
+
+```
+llama-server -m model.gguf --jinja -c {context} \\
+  --rope-scaling yarn --rope-scale {factor:g} --yarn-orig-ctx {original_context}
+```
+
+## Evaluate it
+
+```
+nanosearch eval simpleqa --model {model_dir} --index INDEX_DIR --out runs/eval
+```
+"""

@@ -1,0 +1,210 @@
+"""A training recipe: one YAML file validated by pydantic before any work starts.
+
+Every section forbids unknown keys, so a typo fails with the key's dotted path instead of being
+silently ignored. Paths in a recipe are relative to the recipe's directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from nanosearch.errors import NanosearchError
+from nanosearch.rewards import REWARDS
+
+RECIPE_FILE = "recipe.yaml"
+BUNDLED = "bundled"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TinyModel(Section):
+    """A randomly initialised Qwen3-architecture model built from a config (no download).
+
+    ``eos_logit`` lifts the end-of-turn token's logit: a random model over a 151K vocabulary
+    otherwise never ends a turn, every episode runs out of budget, every reward in a group is
+    equal and RL has nothing to learn from. It stands in for a pretrained model's ability to
+    stop, and training is free to change it.
+    """
+
+    seed: int = 0
+    eos_logit: float | None = Field(default=9.0, ge=0)
+
+
+class ModelSection(Section):
+    name_or_path: str | None = None
+    tokenizer: str | None = None
+    tiny: TinyModel | None = None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+
+    @model_validator(mode="after")
+    def one_source(self) -> ModelSection:
+        if (self.name_or_path is None) == (self.tiny is None):
+            raise ValueError("give exactly one of 'name_or_path' and 'tiny'")
+        if self.tiny is not None and self.tokenizer is None:
+            raise ValueError("a tiny model needs 'tokenizer' (a directory or 'bundled')")
+        return self
+
+
+class DataSection(Section):
+    """MuSiQue-Ans: a JSONL path, a hub dataset id, or ``bundled`` (the 100-question sample)."""
+
+    musique: str = BUNDLED
+    split: str = "train"
+    mixture: dict[int, int] = Field(default_factory=lambda: {2: 7000, 3: 2150, 4: 1175})
+    dev_fraction: float = Field(default=0.1, gt=0, lt=1)
+    seed: int = 0
+
+
+class IndexSection(Section):
+    """The search index: an existing directory, or built from ``corpus`` into the run directory
+    (``bundled`` is the MuSiQue sample's paragraphs, the same paragraphs as the data)."""
+
+    path: str | None = None
+    corpus: str = BUNDLED
+    corpus_format: str = "auto"
+    retriever: Literal["bm25", "dense", "hybrid"] = "bm25"
+
+
+class DapoSection(Section):
+    """DAPO's four techniques, each switchable, and the KL term (off by default)."""
+
+    loss_type: Literal["dapo", "grpo", "bnpo", "dr_grpo"] = "dapo"
+    epsilon: float = Field(default=0.2, gt=0)
+    epsilon_high: float = Field(default=0.28, gt=0)
+    beta: float = Field(default=0.0, ge=0)
+    dynamic_sampling: bool = True
+    max_sampling_rounds: int = Field(default=3, ge=1)
+    mask_truncated_completions: bool = True
+    soft_overlong: bool = True
+    overlong_max_tokens: int = Field(default=20_480, ge=1)
+    overlong_cache_tokens: int = Field(default=4_096, ge=0)
+
+    @model_validator(mode="after")
+    def cache_within_max(self) -> DapoSection:
+        if self.overlong_cache_tokens >= self.overlong_max_tokens:
+            raise ValueError("overlong_cache_tokens must be below overlong_max_tokens")
+        if self.epsilon_high < self.epsilon:
+            raise ValueError("epsilon_high must be at least epsilon (clip-higher)")
+        return self
+
+
+class GenerationSection(Section):
+    temperature: float = Field(default=0.7, ge=0)
+    top_p: float = Field(default=0.8, gt=0, le=1)
+    top_k: int = Field(default=0, ge=0)
+    thinking: bool = False
+    turn_tokens: int | None = Field(default=None, ge=1)
+    result_chars: int = Field(default=1024, ge=64)
+    use_vllm: bool = False
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    vllm_gpu_memory_utilization: float = Field(default=0.3, gt=0, le=1)
+
+
+class TrainingSection(Section):
+    num_generations: int = Field(default=8, ge=2)
+    per_device_batch_size: int = Field(default=8, ge=1)
+    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    learning_rate: float = Field(default=1e-6, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    warmup_steps: int = Field(default=0, ge=0)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    save_steps: int = Field(default=1, ge=1)
+    save_total_limit: int | None = Field(default=2, ge=1)
+    logging_steps: int = Field(default=1, ge=1)
+    seed: int = 0
+    deepspeed: str | None = None
+
+
+class StageSection(Section):
+    name: str
+    context_tokens: int = Field(ge=64)
+    max_turns: int = Field(ge=1)
+    steps: int = Field(ge=1)
+    rewards: dict[str, float]
+    gate: str | None = None
+    learning_rate: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def known_rewards(self) -> StageSection:
+        for name in [*self.rewards, *([self.gate] if self.gate else [])]:
+            if name not in REWARDS:
+                raise ValueError(
+                    f"unknown reward {name!r}; the rewards are: {', '.join(sorted(REWARDS))}"
+                )
+        if "overlong_penalty" in self.rewards:
+            raise ValueError(
+                "'overlong_penalty' is set by dapo.soft_overlong with its own lengths, "
+                "not as a stage weight"
+            )
+        if "non_thinking" not in self.rewards:
+            raise ValueError("every stage must weigh 'non_thinking' (force non-thinking)")
+        return self
+
+
+class Recipe(Section):
+    model: ModelSection
+    data: DataSection = DataSection()
+    index: IndexSection = IndexSection()
+    dapo: DapoSection = DapoSection()
+    generation: GenerationSection = GenerationSection()
+    training: TrainingSection = TrainingSection()
+    stages: list[StageSection] = Field(min_length=1)
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def batch_holds_groups(self) -> Recipe:
+        batch = self.training.per_device_batch_size * self.training.gradient_accumulation_steps
+        if batch % self.training.num_generations:
+            raise ValueError(
+                "training.per_device_batch_size × gradient_accumulation_steps "
+                f"({batch}) must be a multiple of num_generations "
+                f"({self.training.num_generations})"
+            )
+        names = [stage.name for stage in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names must be unique, got {names}")
+        return self
+
+    def resolve(self, value: str) -> str:
+        """A recipe-relative path made absolute; hub ids and ``bundled`` pass through."""
+        if value == BUNDLED:
+            return value
+        candidate = self.base_dir / value
+        return str(candidate.resolve()) if candidate.exists() else value
+
+
+def _location(error: dict) -> str:
+    return ".".join(str(part) for part in error["loc"] if part != "__root__") or "(top level)"
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read ``DIR/recipe.yaml`` (or a YAML file); errors name the file and the key."""
+    path = Path(path)
+    file = path / RECIPE_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise NanosearchError(f"recipe not found: {file}")
+    try:
+        raw = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as error:
+        raise NanosearchError(f"{file}: not valid YAML ({error})") from None
+    if not isinstance(raw, dict):
+        raise NanosearchError(f"{file}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Recipe.model_validate({**raw, "base_dir": file.parent.resolve()})
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            where = _location(item)
+            if item["type"] == "extra_forbidden":
+                problems.append(f"{where}: unknown key")
+            else:
+                problems.append(f"{where}: {item['msg']}")
+        raise NanosearchError(f"{file}: " + "; ".join(problems)) from None

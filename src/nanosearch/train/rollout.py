@@ -1,0 +1,239 @@
+"""The ``rollout_func`` handed to TRL's ``GRPOTrainer``: multi-turn search episodes, scored in
+the rollout so that dynamic sampling can choose which groups the trainer sees.
+
+TRL passes the prompts of one generation batch (each repeated ``num_generations`` times, in
+order). Each distinct prompt becomes a group of episodes played with the trainer's current
+weights; groups without reward variance are replaced by fresh prompts from the training set.
+The output carries the token ids, the environment mask (1 = model token, 0 = inserted result)
+and, as extra fields for the reward functions, each episode's total reward and components.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from nanosearch.env import (
+    ChatFormat,
+    EnvConfig,
+    Generation,
+    GenerationRequest,
+    Policy,
+    ToolClient,
+    TransformersPolicy,
+    run_episodes,
+)
+from nanosearch.env.policy import cut_at_turn_end, finish_of
+from nanosearch.errors import NanosearchError
+from nanosearch.protocol import Episode
+from nanosearch.rewards import Score, score, soft_overlong, stage_from_config
+from nanosearch.train.recipe import DapoSection, GenerationSection, StageSection
+from nanosearch.train.sampling import cycle_examples, fill_batch
+
+TOTAL_FIELD = "episode_reward"
+COMPONENT_PREFIX = "reward_component_"
+METRICS_FIELD = "rollout_metrics"
+
+PolicyBackend = Callable[[Any], AbstractContextManager[Policy]]
+
+
+@dataclass
+class PlayedGroup:
+    example: dict[str, Any]
+    episodes: list[Episode] = field(default_factory=list)
+    scores: list[Score] = field(default_factory=list)
+
+
+def component_names(stage: StageSection, dapo: DapoSection) -> list[str]:
+    names = list(stage.rewards)
+    if stage.gate and stage.gate not in names:
+        names.append(stage.gate)
+    if dapo.soft_overlong:
+        names.append("overlong_penalty")
+    return names
+
+
+class StageRollout:
+    """Callable as ``rollout_func(prompts, trainer)`` for one curriculum stage."""
+
+    def __init__(
+        self,
+        *,
+        examples: Sequence[dict[str, Any]],
+        tools: ToolClient,
+        chat: ChatFormat,
+        stage: StageSection,
+        dapo: DapoSection,
+        num_generations: int,
+        backend: PolicyBackend,
+        turn_tokens: int | None = None,
+        result_chars: int = 1024,
+        lockstep: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.by_question: dict[str, dict[str, Any]] = {}
+        for example in examples:
+            self.by_question.setdefault(example["question"], example)
+        self.pool: Iterator[dict[str, Any]] = cycle_examples(list(examples), seed)
+        self.tools = tools
+        self.chat = chat
+        self.stage = stage
+        self.reward_stage = stage_from_config({"weights": stage.rewards, "gate": stage.gate})
+        self.dapo = dapo
+        self.num_generations = num_generations
+        self.backend = backend
+        self.env = EnvConfig(
+            max_turns=stage.max_turns,
+            token_budget=stage.context_tokens,
+            result_chars=result_chars,
+            turn_tokens=turn_tokens,
+            lockstep=lockstep,
+        )
+        self.components = component_names(stage, dapo)
+
+    def score(self, episode: Episode, example: dict[str, Any]) -> Score:
+        result = score(episode, example, self.reward_stage)
+        if not self.dapo.soft_overlong:
+            return result
+        penalty = soft_overlong(
+            episode.num_model_tokens, self.dapo.overlong_max_tokens, self.dapo.overlong_cache_tokens
+        )
+        return Score(result.total + penalty, {**result.components, "overlong_penalty": penalty})
+
+    def example_for(self, prompt: Any) -> dict[str, Any]:
+        text = prompt if isinstance(prompt, str) else prompt[-1]["content"]
+        if text not in self.by_question:
+            raise NanosearchError(
+                f"the rollout got a prompt that is not a training question: {text!r}"
+            )
+        return self.by_question[text]
+
+    def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, Any]:
+        size = self.num_generations
+        if len(prompts) % size:
+            raise NanosearchError(
+                f"the rollout got {len(prompts)} prompts, not a multiple of num_generations {size}"
+            )
+        first = [PlayedGroup(self.example_for(p)) for p in prompts[::size]]
+        with self.backend(trainer) as policy:
+
+            def play(groups: list[PlayedGroup]) -> list[list[float]]:
+                return self.play(policy, groups)
+
+            def refill(count: int) -> list[PlayedGroup]:
+                return [PlayedGroup(next(self.pool)) for _ in range(count)]
+
+            groups, _, stats = fill_batch(
+                first,
+                play,
+                refill,
+                size=len(first),
+                max_rounds=self.dapo.max_sampling_rounds,
+                enabled=self.dapo.dynamic_sampling,
+                keep_going=lambda needed: any_process(trainer, needed),
+            )
+        return self.output(groups, stats.as_metrics())
+
+    def play(self, policy: Policy, groups: list[PlayedGroup]) -> list[list[float]]:
+        examples = [group.example for group in groups for _ in range(self.num_generations)]
+        episodes = run_episodes(policy, self.tools, self.chat, examples, self.env)
+        for position, group in enumerate(groups):
+            start = position * self.num_generations
+            group.episodes = episodes[start : start + self.num_generations]
+            group.scores = [self.score(e, group.example) for e in group.episodes]
+        return [[s.total for s in group.scores] for group in groups]
+
+    def output(self, groups: list[PlayedGroup], sampling: dict[str, float]) -> dict[str, Any]:
+        episodes = [e for group in groups for e in group.episodes]
+        scores = [s for group in groups for s in group.scores]
+        count = max(1, len(episodes))
+        metrics = {
+            **sampling,
+            "episodes/truncated_rate": sum(e.truncated for e in episodes) / count,
+            "episodes/answered_rate": sum(e.answer is not None for e in episodes) / count,
+            "episodes/mean_turns": sum(len(e.model_turns) for e in episodes) / count,
+            "episodes/mean_tool_calls": sum(len(e.tool_calls) for e in episodes) / count,
+            "episodes/mean_model_tokens": sum(e.num_model_tokens for e in episodes) / count,
+        }
+        output: dict[str, Any] = {
+            "prompt_ids": [e.prompt_ids for e in episodes],
+            "completion_ids": [e.completion_ids for e in episodes],
+            "env_mask": [e.completion_mask for e in episodes],
+            "logprobs": None,
+            TOTAL_FIELD: [s.total for s in scores],
+            METRICS_FIELD: metrics,
+        }
+        for name in self.components:
+            output[COMPONENT_PREFIX + name] = [s.components.get(name, 0.0) for s in scores]
+        return output
+
+
+def any_process(trainer: Any, flag: bool) -> bool:
+    """True when ``flag`` holds on any training process (all of them agree on the answer)."""
+    accelerator = getattr(trainer, "accelerator", None)
+    if accelerator is None or accelerator.num_processes == 1:
+        return flag
+    import torch
+
+    votes = accelerator.gather(torch.tensor([int(flag)], device=accelerator.device))
+    return bool(votes.sum().item())
+
+
+def transformers_backend(generation: GenerationSection, chat: ChatFormat) -> PolicyBackend:
+    """Sample with the trainer's own model, unwrapped from DDP/DeepSpeed for generation."""
+
+    @contextmanager
+    def backend(trainer: Any) -> Iterator[Policy]:
+        from trl.models.utils import unwrap_model_for_generation
+
+        with unwrap_model_for_generation(
+            trainer.model_wrapped,
+            trainer.accelerator,
+            gather_deepspeed3_params=trainer.args.ds3_gather_for_generation,
+        ) as model:
+            yield TransformersPolicy(
+                model,
+                trainer.processing_class,
+                temperature=generation.temperature,
+                top_p=generation.top_p,
+                top_k=generation.top_k,
+                end_token_id=chat.eos_token_id,
+            )
+
+    return backend
+
+
+class TrainerVLLMPolicy:
+    """One turn per request through TRL's vLLM generation (colocated or server), whose weights
+    TRL syncs before every rollout. vLLM samples up to ``max_completion_length`` tokens; each
+    turn is cut at its first tool call, answer or end of turn, and at its own budget."""
+
+    def __init__(self, vllm_generation: Any, tokenizer: Any, end_token_id: int) -> None:
+        self.vllm = vllm_generation
+        self.tokenizer = tokenizer
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_token_id
+        self.end_ids = {end_token_id, pad}
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        prompts = [request.input_ids for request in requests]
+        _, completions, _, _ = self.vllm.generate(prompts=prompts, images=None, num_generations=1)
+        generations = []
+        for request, ids in zip(requests, completions, strict=True):
+            ids = cut_at_turn_end(list(ids)[: request.max_new_tokens], self.end_ids, self.tokenizer)
+            text = self.tokenizer.decode(ids, skip_special_tokens=False)
+            generations.append(
+                Generation(ids, text, finish_of(text, ids, self.end_ids, request.max_new_tokens))
+            )
+        return generations
+
+
+def vllm_backend(chat: ChatFormat) -> PolicyBackend:
+    @contextmanager
+    def backend(trainer: Any) -> Iterator[Policy]:
+        yield TrainerVLLMPolicy(
+            trainer.vllm_generation, trainer.processing_class, chat.eos_token_id
+        )
+
+    return backend
