@@ -254,6 +254,27 @@ def rollout(
 
 @app.command()
 @friendly_errors
+def train(
+    recipe: Annotated[
+        Path, typer.Option(help="Recipe directory (with recipe.yaml) or a recipe YAML file.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Run directory (default: runs/<recipe name>).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue a killed run: finished stages are not re-run.")
+    ] = False,
+) -> None:
+    """Train with DAPO through the recipe's stages, each from the previous stage's weights."""
+    from nanosearch.train.curriculum import train_recipe
+
+    result = train_recipe(recipe, out, resume=resume)
+    for line in result.summary():
+        typer.echo(line)
+
+
+@app.command()
+@friendly_errors
 def demo(
     out: Annotated[Path, typer.Option(help="Directory for the demo's outputs.")] = Path(
         "runs/demo"

@@ -26,12 +26,13 @@ from typing import Any
 from nanosearch.assets import MUSIQUE_SAMPLE
 from nanosearch.data import build_mixture, load_musique, split_dev
 from nanosearch.errors import NanosearchError
-from nanosearch.train.export import export_model
+from nanosearch.train.export import SERVING_NOTE, export_model
 from nanosearch.train.metrics import (
     METRICS_FILE,
     PLOT_FILE,
     MetricsFile,
     plot_rewards,
+    reward_span,
     truncate_metrics,
 )
 from nanosearch.train.recipe import BUNDLED, Recipe, StageSection, load_recipe
@@ -63,6 +64,21 @@ class TrainResult:
     plot: Path
     model: Path
     data_message: str
+
+    def summary(self) -> list[str]:
+        lines = [f"data: {self.data_message}"]
+        for number, stage in enumerate(self.stages, start=1):
+            span = reward_span(stage.directory / METRICS_FILE)
+            rewards = f"reward {span[0]:+.3f} → {span[1]:+.3f}" if span else "no step logged"
+            done = " (already done, skipped)" if stage.skipped else ""
+            lines.append(f"stage {number} {stage.name}: {rewards}{done}; weights {stage.final}")
+        lines += [
+            f"metrics: {self.out}/stage-*/metrics.jsonl",
+            f"tensorboard: {self.out}/stage-*/tensorboard",
+            f"reward curves: {self.plot}",
+            f"model (YaRN, 128K): {self.model} (serving flags: {self.model / SERVING_NOTE})",
+        ]
+        return lines
 
 
 def stage_dir(out: Path, number: int) -> Path:

@@ -76,6 +76,12 @@ def reward_curves(records: list[dict[str, Any]]) -> dict[str, list[tuple[int, fl
     return curves
 
 
+def reward_span(path: Path) -> tuple[float, float] | None:
+    """The first and last logged total reward of a stage, or None before its first step."""
+    curve = reward_curves(read_metrics(path)).get("total")
+    return (curve[0][1], curve[-1][1]) if curve else None
+
+
 def plot_rewards(stages: list[tuple[str, Path]], out: Path) -> Path:
     """One panel per stage: the total reward and each component against the step."""
     import matplotlib
