@@ -95,13 +95,16 @@ def train_recipe(
     """Run every stage of a recipe into ``out`` (default ``runs/<recipe name>``)."""
     recipe = load_recipe(recipe_path)
     out = Path(out) if out is not None else Path("runs") / Path(recipe_path).resolve().name
-    _claim(out, resume)
-    (out / "recipe.yaml").write_text(
-        json.dumps(recipe.model_dump(mode="json"), indent=2) + "\n"
-    )
-    train, _, message = prepare_data(recipe, out / "data")
-    engine = prepare_index(recipe, out / "index")
-    current = prepare_model(recipe, out / "base-model")
+    state = process_state()
+    with state.main_process_first():
+        if state.is_main_process:
+            _claim(out, resume)
+            (out / "recipe.yaml").write_text(
+                json.dumps(recipe.model_dump(mode="json"), indent=2) + "\n"
+            )
+        train, _, message = prepare_data(recipe, out / "data", write=state.is_main_process)
+        engine = prepare_index(recipe, out / "index")
+        current = prepare_model(recipe, out / "base-model")
     results = []
     for number, stage in enumerate(recipe.stages, start=1):
         directory = stage_dir(out, number)
@@ -112,14 +115,26 @@ def train_recipe(
         else:
             run_stage(recipe, stage, number, current, directory, train, engine, resume)
             results.append(StageResult(stage.name, directory, final, False))
+        state.wait_for_everyone()
         current = str(final)
-    plot = plot_rewards(
-        [(f"stage {i}: {s.name}", stage_dir(out, i) / METRICS_FILE) for i, s in
-         enumerate(recipe.stages, start=1)],
-        out / PLOT_FILE,
-    )
-    model = export_model(Path(current), out / "model")
+    plot, model = out / PLOT_FILE, out / "model"
+    if state.is_main_process:
+        stages = [
+            (f"stage {i}: {s.name}", stage_dir(out, i) / METRICS_FILE)
+            for i, s in enumerate(recipe.stages, start=1)
+        ]
+        plot_rewards(stages, plot)
+        export_model(Path(current), model)
+    state.wait_for_everyone()
     return TrainResult(out, results, plot, model, message)
+
+
+def process_state() -> Any:
+    """accelerate's view of this process (one process unless started by ``accelerate
+    launch``): the main process prepares data, index and model first, the others reuse them."""
+    from accelerate import PartialState
+
+    return PartialState()
 
 
 def _claim(out: Path, resume: bool) -> None:
@@ -135,16 +150,18 @@ def _claim(out: Path, resume: bool) -> None:
 
 
 def prepare_data(
-    recipe: Recipe, directory: Path
+    recipe: Recipe, directory: Path, write: bool = True
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
     source = recipe.data.musique
     source = str(MUSIQUE_SAMPLE) if source == BUNDLED else recipe.resolve(source)
     examples = load_musique(source, recipe.data.split)
     mixture = build_mixture(examples, recipe.data.mixture, seed=recipe.data.seed)
     train, dev = split_dev(mixture.examples, recipe.data.dev_fraction, seed=recipe.data.seed)
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("train", train), ("dev", dev)):
-        (directory / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if write:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, rows in (("train", train), ("dev", dev)):
+            text = "".join(json.dumps(r) + "\n" for r in rows)
+            (directory / f"{name}.jsonl").write_text(text)
     return train, dev, f"{mixture.message}; {len(train)} train, {len(dev)} dev"
 
 
@@ -205,25 +222,34 @@ def run_stage(
 ) -> None:
     from transformers.trainer_utils import get_last_checkpoint
 
+    state = process_state()
     directory.mkdir(parents=True, exist_ok=True)
     checkpoint = get_last_checkpoint(str(directory)) if resume else None
+    state.wait_for_everyone()
     metrics = directory / METRICS_FILE
-    if checkpoint is None:
+    if checkpoint is None and state.is_main_process:
         for leftover in directory.glob("checkpoint-*"):
             shutil.rmtree(leftover)
         metrics.unlink(missing_ok=True)
         shutil.rmtree(directory / "tensorboard", ignore_errors=True)
-    else:
+    elif checkpoint is not None:
         step = json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"]
-        truncate_metrics(metrics, step)
-        logger.warning("stage %d (%s): resuming from %s", number, stage.name, checkpoint)
+        if state.is_main_process:
+            truncate_metrics(metrics, step)
+        logger.warning("stage %d (%s): resuming from %s at step %d", number, stage.name,
+                       checkpoint, step)
+    state.wait_for_everyone()
     trainer = build_trainer(recipe, stage, number, start, directory, train, engine)
     trainer.train(resume_from_checkpoint=checkpoint)
     final = directory / "final"
-    shutil.rmtree(final, ignore_errors=True)
+    if trainer.accelerator.is_main_process:
+        shutil.rmtree(final, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
     trainer.save_model(str(final))
-    trainer.processing_class.save_pretrained(str(final))
-    (final / COMPLETE_MARK).write_text(json.dumps({"step": trainer.state.global_step}) + "\n")
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(str(final))
+        mark = json.dumps({"step": trainer.state.global_step}) + "\n"
+        (final / COMPLETE_MARK).write_text(mark)
 
 
 def build_trainer(
@@ -278,7 +304,7 @@ def build_trainer(
         max_grad_norm=training.max_grad_norm,
         lr_scheduler_type="constant_with_warmup",
         bf16=training.bf16,
-        **({"gradient_checkpointing": True} if training.gradient_checkpointing else {}),
+        activation_checkpointing=training.gradient_checkpointing,
         deepspeed=recipe.resolve(training.deepspeed) if training.deepspeed else None,
         loss_type=dapo.loss_type,
         epsilon=dapo.epsilon,

@@ -1,0 +1,283 @@
+"""The training pieces on their own: recipes, dynamic sampling, the rollout, the loss mask."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+from transformers import AutoTokenizer
+
+from nanosearch.assets import QWEN3_TOKENIZER
+from nanosearch.env import ChatFormat, EngineTools, Generation, GenerationRequest
+from nanosearch.env.policy import finish_of
+from nanosearch.errors import NanosearchError
+from nanosearch.search import SearchEngine
+from nanosearch.train import load_recipe
+from nanosearch.train.recipe import DapoSection, StageSection
+from nanosearch.train.rollout import COMPONENT_PREFIX, METRICS_FIELD, TOTAL_FIELD, StageRollout
+from nanosearch.train.sampling import fill_batch, has_signal
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+STAGE = {
+    "name": "s",
+    "context_tokens": 900,
+    "max_turns": 3,
+    "steps": 1,
+    "rewards": {"correctness": 1.0, "non_thinking": 0.5},
+}
+
+
+def write_recipe(directory: Path, recipe: dict[str, Any]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    return directory
+
+
+def minimal_recipe(**overrides: Any) -> dict[str, Any]:
+    return {"model": {"tiny": {}, "tokenizer": "bundled"}, "stages": [dict(STAGE)], **overrides}
+
+
+@pytest.mark.parametrize("name", ["tiny-cpu", "jan-nano-4b"])
+def test_shipped_recipes_validate(name: str) -> None:
+    recipe = load_recipe(RECIPES / name)
+    assert [s.name for s in recipe.stages] and recipe.dapo.epsilon_high == 0.28
+    assert recipe.dapo.beta == 0.0 and recipe.dapo.loss_type == "dapo"
+    assert all("non_thinking" in stage.rewards for stage in recipe.stages)
+    assert recipe.generation.thinking is False
+
+
+def test_the_4b_recipe_has_the_reports_stages() -> None:
+    recipe = load_recipe(RECIPES / "jan-nano-4b")
+    assert recipe.model.name_or_path == "Qwen/Qwen3-4B"
+    assert recipe.generation.use_vllm
+    assert [s.context_tokens for s in recipe.stages] == [8192, 8192, 40960]
+    assert set(recipe.stages[0].rewards) >= {
+        "correctness", "tool_execution", "format_compliance", "xml_structure"
+    }
+    assert set(recipe.stages[1].rewards) == {"correctness", "non_thinking"}
+    assert set(recipe.stages[2].rewards) == {"correctness", "xml_structure", "non_thinking"}
+    assert recipe.stages[2].max_turns > recipe.stages[0].max_turns
+    assert recipe.training.deepspeed
+    assert (RECIPES / "jan-nano-4b" / recipe.training.deepspeed).is_file()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"dapo": {"epsilon_hgh": 0.28}}, "dapo.epsilon_hgh: unknown key"),
+        ({"dapo": {"epsilon": -1}}, "dapo.epsilon"),
+        ({"training": {"num_generations": 3, "per_device_batch_size": 4}}, "multiple of"),
+        ({"stages": [{**STAGE, "rewards": {"corectness": 1, "non_thinking": 0.5}}]}, "corectness"),
+        ({"stages": [{**STAGE, "rewards": {"correctness": 1}}]}, "non_thinking"),
+        ({"stages": [{**STAGE, "steps": 0}]}, "stages.0.steps"),
+        ({"stages": [{**STAGE, "rewards": {**STAGE["rewards"], "overlong_penalty": 1}}]},
+         "soft_overlong"),
+        ({"model": {"name_or_path": "x", "tiny": {}}}, "exactly one"),
+        ({"stages": []}, "stages"),
+    ],
+)
+def test_a_bad_recipe_fails_naming_the_key(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    directory = write_recipe(tmp_path / "r", minimal_recipe(**change))
+    with pytest.raises(NanosearchError, match="recipe.yaml") as error:
+        load_recipe(directory)
+    assert message in str(error.value)
+
+
+def test_a_broken_recipe_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "recipe.yaml").write_text("model: [unclosed\n")
+    with pytest.raises(NanosearchError, match="not valid YAML"):
+        load_recipe(tmp_path)
+    with pytest.raises(NanosearchError, match="recipe not found"):
+        load_recipe(tmp_path / "missing")
+
+
+@given(st.lists(st.floats(-5, 5, allow_nan=False), min_size=1, max_size=8))
+def test_signal_means_rewards_differ(rewards: list[float]) -> None:
+    assert has_signal(rewards) == (max(rewards) - min(rewards) > 1e-6)
+
+
+def test_dynamic_sampling_refills_the_batch_with_groups_that_have_signal() -> None:
+    rewards = {"flat1": [0, 0], "flat2": [1, 1], "good1": [0, 1], "flat3": [0, 0], "good2": [1, 0]}
+    fresh = iter(["good1", "flat3", "good2"])
+    played: list[list[str]] = []
+
+    def play(groups: list[str]) -> list[list[float]]:
+        played.append(groups)
+        return [rewards[g] for g in groups]
+
+    groups, group_rewards, stats = fill_batch(
+        ["flat1", "flat2"], play, lambda n: [next(fresh) for _ in range(n)], size=2, max_rounds=5
+    )
+    assert groups == ["good1", "good2"] and group_rewards == [[0, 1], [1, 0]]
+    assert played == [["flat1", "flat2"], ["good1", "flat3"], ["good2"]]
+    assert stats.rounds == 3 and stats.groups_played == 5 and stats.groups_dropped == 3
+    assert stats.groups_without_signal_kept == 0
+
+
+def test_dynamic_sampling_gives_up_after_its_rounds_and_fills_the_batch() -> None:
+    groups, _, stats = fill_batch(
+        ["a", "b"], lambda gs: [[0.0, 0.0] for _ in gs], lambda n: ["c"] * n, size=2, max_rounds=2
+    )
+    assert len(groups) == 2 and stats.rounds == 2
+    assert stats.groups_without_signal_kept == 2 and stats.groups_dropped == 2
+
+
+def test_dynamic_sampling_switched_off_keeps_the_first_round() -> None:
+    groups, _, stats = fill_batch(
+        ["a", "b"], lambda gs: [[0.0, 0.0] for _ in gs], lambda n: 1 / 0, size=2, max_rounds=3,
+        enabled=False,
+    )
+    assert groups == ["a", "b"] and stats.rounds == 1 and stats.groups_dropped == 0
+
+
+class AnsweringPolicy:
+    """Answers each question it recognises in its prompt with a given text (a stand-in for a
+    model: no real LLM can run in this test); ``right`` answers only on even episodes."""
+
+    def __init__(self, tokenizer: Any, answers: dict[str, str], right: set[str]) -> None:
+        self.tokenizer = tokenizer
+        self.answers = answers
+        self.right = right
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        out = []
+        for request in requests:
+            prompt = self.tokenizer.decode(request.input_ids)
+            question = next(q for q in self.answers if q in prompt)
+            if request.turn == 0:
+                text = '<tool>{"name": "web_search", "arguments": {"query": "x"}}</tool>'
+            else:
+                good = question in self.right and request.episode % 2 == 0
+                text = f"<answer>{self.answers[question] if good else 'no idea'}</answer>"
+            ids = self.tokenizer.encode(text, add_special_tokens=False)
+            out.append(Generation(ids, text, finish_of(text, ids, set(), request.max_new_tokens)))
+        return out
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Any:
+    return AutoTokenizer.from_pretrained(QWEN3_TOKENIZER)
+
+
+def make_rollout(
+    tokenizer: Any, engine: SearchEngine, examples: list[dict], policy: Any, **dapo: Any
+) -> StageRollout:
+    @contextmanager
+    def backend(trainer: Any):
+        yield policy
+
+    return StageRollout(
+        examples=examples,
+        tools=EngineTools(engine),
+        chat=ChatFormat.from_tokenizer(tokenizer),
+        stage=StageSection(**STAGE),
+        dapo=DapoSection(overlong_max_tokens=4096, overlong_cache_tokens=1024, **dapo),
+        num_generations=2,
+        backend=backend,
+    )
+
+
+def test_the_rollout_replaces_groups_without_signal(
+    tokenizer: Any, musique_engine: SearchEngine, musique_records: list[dict]
+) -> None:
+    examples = [
+        {"id": r["id"], "question": r["question"], "answer": r["answer"]}
+        for r in musique_records[:4]
+    ]
+    answers = {e["question"]: e["answer"] for e in examples}
+    flat = examples[0]["question"]
+    policy = AnsweringPolicy(tokenizer, answers, right=set(answers) - {flat})
+    rollout = make_rollout(tokenizer, musique_engine, examples, policy, max_sampling_rounds=6)
+    output = rollout([flat, flat], trainer=None)
+
+    metrics = output[METRICS_FIELD]
+    assert metrics["dynamic_sampling/groups_dropped"] >= 1
+    assert metrics["dynamic_sampling/groups_without_signal_kept"] == 0
+    assert sorted(output[TOTAL_FIELD]) == [0.0, 1.0]
+    kept_prompt = tokenizer.decode(output["prompt_ids"][0])
+    assert flat not in kept_prompt and any(q in kept_prompt for q in answers)
+    for name in ("correctness", "non_thinking", "overlong_penalty"):
+        assert len(output[COMPONENT_PREFIX + name]) == 2
+    for ids, mask in zip(output["completion_ids"], output["env_mask"], strict=True):
+        assert len(ids) == len(mask) and 0 in mask and ids[-1] == tokenizer.eos_token_id
+    assert metrics["episodes/mean_tool_calls"] == 1.0
+
+
+def test_the_rollout_rejects_a_prompt_it_does_not_know(
+    tokenizer: Any, musique_engine: SearchEngine
+) -> None:
+    examples = [{"id": "1", "question": "q?", "answer": "a"}]
+    rollout = make_rollout(tokenizer, musique_engine, examples, None)
+    with pytest.raises(NanosearchError, match="not a training question"):
+        rollout(["other?", "other?"], trainer=None)
+    with pytest.raises(NanosearchError, match="multiple of num_generations"):
+        rollout(["q?"], trainer=None)
+
+
+def test_masked_tool_tokens_get_no_gradient(
+    tmp_path: Path, tokenizer: Any, musique_engine: SearchEngine, musique_records: list[dict],
+    tiny_qwen3_dir: Path,
+) -> None:
+    """Through TRL's own batch building and loss: the rollout's env_mask becomes the loss mask,
+    and the logits that predict inserted tokens receive exactly zero gradient."""
+    from nanosearch.train.curriculum import build_trainer
+
+    examples = [
+        {"id": r["id"], "question": r["question"], "answer": r["answer"]}
+        for r in musique_records[:2]
+    ]
+    answers = {e["question"]: e["answer"] for e in examples}
+    recipe = load_recipe(
+        write_recipe(
+            tmp_path / "recipe",
+            minimal_recipe(
+                training={"num_generations": 2, "per_device_batch_size": 2},
+                dapo={"dynamic_sampling": False, "soft_overlong": False},
+            ),
+        )
+    )
+    trainer = build_trainer(
+        recipe, recipe.stages[0], 1, str(tiny_qwen3_dir), tmp_path / "stage", examples,
+        musique_engine,
+    )
+    policy = AnsweringPolicy(tokenizer, answers, right=set(answers))
+
+    @contextmanager
+    def backend(_: Any):
+        yield policy
+
+    trainer.rollout_func.backend = backend
+    trainer.model.train()
+    batch = trainer._generate_and_score_completions(
+        [{"prompt": examples[0]["question"], "id": examples[0]["id"]}] * 2
+    )
+    mask = batch["completion_mask"] * batch["tool_mask"]
+    assert (batch["tool_mask"] == 0).any() and (mask == 1).any()
+    batch["advantages"] = torch.tensor([1.0, -1.0])
+
+    # TRL computes log-probabilities from the last hidden states times lm_head's weight (its
+    # fused head), so the hidden state at position p, which predicts token p + 1, is where a
+    # token's gradient enters: nothing else reads the final norm's output.
+    captured: dict[str, torch.Tensor] = {}
+
+    def keep_hidden(module: Any, inputs: Any, output: torch.Tensor) -> None:
+        output.retain_grad()
+        captured["hidden"] = output
+
+    trainer.current_gradient_accumulation_steps = 1  # set by the training loop otherwise
+    handle = trainer.model.model.norm.register_forward_hook(keep_hidden)
+    loss = trainer.compute_loss(trainer.model, batch)
+    loss.backward()
+    handle.remove()
+    start = batch["prompt_ids"].shape[1] - 1
+    grad = captured["hidden"].grad[:, start : start + mask.shape[1]].abs().sum(-1)
+    assert torch.all(grad[mask == 0] == 0)
+    assert torch.all(grad[mask == 1] > 0)
