@@ -210,6 +210,29 @@ def prepare_model(recipe: Recipe, directory: Path) -> str:
     return str(directory)
 
 
+def checkpoint_step(checkpoint: Path) -> int:
+    return int(json.loads((checkpoint / "trainer_state.json").read_text())["global_step"])
+
+
+def last_complete_checkpoint(directory: Path) -> tuple[Path | None, list[Path]]:
+    """The newest ``checkpoint-N`` whose trainer state (written last) is readable, and the
+    newer ones a kill left half-written."""
+    checkpoints = sorted(
+        (p for p in directory.glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()),
+        key=lambda p: int(p.name[11:]),
+        reverse=True,
+    )
+    broken = []
+    for checkpoint in checkpoints:
+        try:
+            checkpoint_step(checkpoint)
+        except (OSError, ValueError, KeyError):
+            broken.append(checkpoint)
+            continue
+        return checkpoint, broken
+    return None, broken
+
+
 def run_stage(
     recipe: Recipe,
     stage: StageSection,
@@ -220,12 +243,14 @@ def run_stage(
     engine: Any,
     resume: bool,
 ) -> None:
-    from transformers.trainer_utils import get_last_checkpoint
-
     state = process_state()
     directory.mkdir(parents=True, exist_ok=True)
-    checkpoint = get_last_checkpoint(str(directory)) if resume else None
+    checkpoint, broken = last_complete_checkpoint(directory) if resume else (None, [])
     state.wait_for_everyone()
+    if state.is_main_process:
+        for partial in broken:
+            logger.warning("removing %s: a kill interrupted its writing", partial)
+            shutil.rmtree(partial)
     metrics = directory / METRICS_FILE
     if checkpoint is None and state.is_main_process:
         for leftover in directory.glob("checkpoint-*"):
@@ -233,14 +258,14 @@ def run_stage(
         metrics.unlink(missing_ok=True)
         shutil.rmtree(directory / "tensorboard", ignore_errors=True)
     elif checkpoint is not None:
-        step = json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"]
+        step = checkpoint_step(checkpoint)
         if state.is_main_process:
             truncate_metrics(metrics, step)
         logger.warning("stage %d (%s): resuming from %s at step %d", number, stage.name,
                        checkpoint, step)
     state.wait_for_everyone()
     trainer = build_trainer(recipe, stage, number, start, directory, train, engine)
-    trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = directory / "final"
     if trainer.accelerator.is_main_process:
         shutil.rmtree(final, ignore_errors=True)

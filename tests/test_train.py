@@ -1,0 +1,165 @@
+"""The tiny recipe end to end on CPU: three stages on TRL's GRPOTrainer, the hand-off of weights
+between stages, metrics, plots, the YaRN export, and resume after ``kill -9``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from nanosearch.train import curriculum
+from nanosearch.train.curriculum import COMPLETE_MARK, train_recipe
+from nanosearch.train.metrics import METRICS_FILE, read_metrics
+
+TINY = Path(__file__).resolve().parent.parent / "recipes" / "tiny-cpu" / "recipe.yaml"
+pytestmark = pytest.mark.timeout(1200)
+
+
+def short_recipe(directory: Path, steps: list[int]) -> Path:
+    """The shipped tiny recipe with fewer steps per stage."""
+    recipe = yaml.safe_load(TINY.read_text())
+    for stage, count in zip(recipe["stages"], steps, strict=True):
+        stage["steps"] = count
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    return directory
+
+
+def weights(directory: Path) -> dict[str, torch.Tensor]:
+    return load_file(directory / "model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One run of the tiny recipe, recording the weights each stage's trainer starts from."""
+    root = tmp_path_factory.mktemp("train")
+    recipe = short_recipe(root / "recipe", [2, 1, 1])
+    starts: dict[int, dict[str, torch.Tensor]] = {}
+    original = curriculum.build_trainer
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        trainer = original(*args, **kwargs)
+        number = args[2]
+        starts[number] = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+        return trainer
+
+    curriculum.build_trainer = recording
+    try:
+        result = train_recipe(recipe, root / "run")
+    finally:
+        curriculum.build_trainer = original
+    return {"result": result, "starts": starts, "out": root / "run"}
+
+
+def test_three_stages_leave_three_final_checkpoints(trained: dict[str, Any]) -> None:
+    out = trained["out"]
+    for number, steps in zip((1, 2, 3), (2, 1, 1), strict=True):
+        final = out / f"stage-{number}" / "final"
+        assert json.loads((final / COMPLETE_MARK).read_text())["step"] == steps
+        assert (final / "model.safetensors").is_file() and (final / "tokenizer.json").is_file()
+        assert list((out / f"stage-{number}" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_each_stage_starts_from_the_previous_stages_weights(trained: dict[str, Any]) -> None:
+    out, starts = trained["out"], trained["starts"]
+    base = weights(out / "base-model")
+    stage1 = weights(out / "stage-1" / "final")
+    stage2 = weights(out / "stage-2" / "final")
+    assert any(not torch.equal(base[k], stage1[k]) for k in base), "stage 1 did not train"
+    for number, previous in ((1, base), (2, stage1), (3, stage2)):
+        start = starts[number]
+        assert previous.keys() <= start.keys()
+        assert all(torch.equal(start[k], previous[k]) for k in previous), f"stage {number}"
+
+
+def test_metrics_carry_every_reward_component_and_dapo_diagnostics(
+    trained: dict[str, Any],
+) -> None:
+    out = trained["out"]
+    expected = {
+        1: ["correctness", "tool_execution", "format_compliance", "xml_structure"],
+        2: ["correctness", "xml_structure"],
+        3: ["correctness", "xml_structure"],
+    }
+    for number, names in expected.items():
+        records = [r for r in read_metrics(out / f"stage-{number}" / METRICS_FILE) if "reward" in r]
+        assert records, f"stage {number} logged no step"
+        for name in [*names, "non_thinking", "overlong_penalty"]:
+            assert f"rewards/{name}/mean" in records[0], (number, name)
+        for key in (
+            "clip_ratio/low_mean",
+            "clip_ratio/high_mean",
+            "completions/clipped_ratio",
+            "dynamic_sampling/groups_dropped",
+            "dynamic_sampling/rounds",
+            "episodes/truncated_rate",
+            "episodes/mean_turns",
+            "episodes/mean_tool_calls",
+        ):
+            assert key in records[0], (number, key)
+
+
+def test_plot_and_yarn_export(trained: dict[str, Any]) -> None:
+    result = trained["result"]
+    assert result.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    config = json.loads((result.model / "config.json").read_text())
+    rope = config.get("rope_parameters") or config.get("rope_scaling")
+    assert rope["rope_type"] == "yarn" and rope["factor"] == 4.0
+    assert rope["original_max_position_embeddings"] == 32768
+    assert config["max_position_embeddings"] == 131072
+    note = (result.model / "SERVING.md").read_text()
+    assert "--rope-scaling yarn" in note and "vllm serve" in note
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(result.model)
+    assert "stage 1" in "\n".join(result.summary())
+
+
+def test_a_finished_run_is_not_overwritten(trained: dict[str, Any]) -> None:
+    from nanosearch.errors import NanosearchError
+
+    with pytest.raises(NanosearchError, match="--resume"):
+        train_recipe(trained["out"] / "recipe.yaml", trained["out"])
+
+
+def test_kill_and_resume_reaches_the_same_final_step(tmp_path: Path) -> None:
+    recipe = short_recipe(tmp_path / "recipe", [3, 1, 1])
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "nanosearch.cli", "train", "--recipe", str(recipe),
+               "--out", str(out)]
+    log = (tmp_path / "first.log").open("w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    checkpoint = out / "stage-1" / "checkpoint-1" / "trainer_state.json"
+    deadline = time.monotonic() + 600
+    while not checkpoint.is_file():
+        assert process.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+        assert time.monotonic() < deadline, "no checkpoint within 10 minutes"
+        time.sleep(0.5)
+    time.sleep(1.0)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "stage-1" / "final" / COMPLETE_MARK).exists()
+
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in resumed.stderr
+    final_step = json.loads((out / "stage-1" / "final" / COMPLETE_MARK).read_text())["step"]
+    assert final_step == 3
+    steps = [r["step"] for r in read_metrics(out / "stage-1" / METRICS_FILE) if "reward" in r]
+    assert steps == [1, 2, 3]
+    for number in (2, 3):
+        assert (out / f"stage-{number}" / "final" / COMPLETE_MARK).is_file()
+
+    again = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stderr.count("already complete: skipped") == 3
