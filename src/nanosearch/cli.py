@@ -280,12 +280,16 @@ def demo(
         "runs/demo"
     ),
     questions: Annotated[int, typer.Option(help="How many sample questions to search.")] = 5,
+    recipe: Annotated[
+        Path, typer.Option(help="Recipe to train after indexing.")
+    ] = Path("recipes/tiny-cpu"),
+    train: Annotated[bool, typer.Option(help="Train the recipe after the search demo.")] = True,
 ) -> None:
-    """The main job on the embedded default: index the bundled MuSiQue paragraphs and search
-    with sample questions, showing where the supporting paragraphs rank."""
+    """The main job on the embedded default: index the bundled MuSiQue paragraphs, show where
+    sample questions' supporting paragraphs rank, then train the tiny recipe's three stages."""
     from nanosearch.demo import run_demo
 
-    run_demo(out, questions)
+    run_demo(out, questions, recipe if train else None)
 
 
 def main() -> None:

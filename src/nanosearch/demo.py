@@ -10,12 +10,40 @@ import typer
 
 from nanosearch.assets import MUSIQUE_SAMPLE
 from nanosearch.corpus import content_id, read_corpus
+from nanosearch.errors import NanosearchError
 from nanosearch.search import build_index
 
 TOP_K = 5
 
 
-def run_demo(out: Path, questions: int = 5) -> None:
+DEFAULT_RECIPE = Path("recipes/tiny-cpu")
+
+
+def run_demo(out: Path, questions: int = 5, recipe: Path | None = DEFAULT_RECIPE) -> None:
+    """Index the bundled MuSiQue sample and show what the search tool returns for sample
+    questions, then train ``recipe`` through its stages (resuming a previous demo run)."""
+    search_demo(out, questions)
+    if recipe is not None:
+        train_demo(out / "train", recipe)
+
+
+def train_demo(out: Path, recipe: Path) -> None:
+    from nanosearch.train.curriculum import train_recipe
+
+    if not recipe.exists():
+        raise NanosearchError(
+            f"recipe not found: {recipe} (run the demo from the repository root, "
+            "or pass --recipe)"
+        )
+    typer.echo(f"\ntraining {recipe} into {out} (three DAPO stages on TRL's GRPOTrainer)")
+    started = time.perf_counter()
+    result = train_recipe(recipe, out, resume=True)
+    typer.echo(f"\ntrained in {time.perf_counter() - started:.0f} s")
+    for line in result.summary():
+        typer.echo(line)
+
+
+def search_demo(out: Path, questions: int = 5) -> None:
     """Index the bundled MuSiQue sample, then search each sample question and report recall@5
     of its supporting paragraphs: a first look at what the agent's search tool returns."""
     started = time.perf_counter()
