@@ -1,0 +1,91 @@
+"""The graders on the labelled set (hard cases: partial names, numbers, dates, hedges), the
+judge's reply parsing, and the metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nanosearch.eval import grade_counts, grade_offline, summarize, wilson_interval
+from nanosearch.eval.judge import JUDGE_PROMPT, parse_verdict
+
+LABELLED = Path(__file__).resolve().parent.parent / "src/nanosearch/eval/labelled_grades.jsonl"
+
+
+def labelled() -> list[dict]:
+    return [json.loads(line) for line in LABELLED.read_text().splitlines()]
+
+
+def test_the_labelled_set_covers_the_hard_cases() -> None:
+    cases = " ".join(row["case"] for row in labelled())
+    for kind in ("partial name", "number", "date", "hedge", "abstention"):
+        assert kind in cases
+    assert {row["label"] for row in labelled()} == {"correct", "incorrect", "not_attempted"}
+
+
+@pytest.mark.parametrize("row", labelled(), ids=lambda row: row["case"])
+def test_the_offline_grader_agrees_with_each_label(row: dict) -> None:
+    result = grade_offline(row["prediction"], row["answer"])
+    assert result.grade == row["label"], result.reason
+    assert result.grader == "offline"
+
+
+@given(st.text(max_size=80), st.text(min_size=1, max_size=40))
+def test_the_offline_grader_always_returns_a_grade(prediction: str, gold: str) -> None:
+    assert grade_offline(prediction, gold).grade in ("correct", "incorrect", "not_attempted")
+
+
+@pytest.mark.parametrize(
+    ("reply", "grade"),
+    [
+        ("CORRECT", "correct"),
+        ("INCORRECT", "incorrect"),
+        ("NOT_ATTEMPTED", "not_attempted"),
+        ("Verdict: INCORRECT.", "incorrect"),
+        ("<think>is it CORRECT?</think>\nNOT_ATTEMPTED", "not_attempted"),
+        ("B", "incorrect"),
+        ("(A)", "correct"),
+        ("correct", None),
+        ("The answer seems fine", None),
+        ("", None),
+    ],
+)
+def test_judge_replies_are_parsed(reply: str, grade: str | None) -> None:
+    assert parse_verdict(reply) == grade
+
+
+@given(st.text(max_size=200))
+def test_judge_reply_parsing_never_raises(reply: str) -> None:
+    assert parse_verdict(reply) in ("correct", "incorrect", "not_attempted", None)
+
+
+def test_the_judge_prompt_names_the_three_grades() -> None:
+    text = JUDGE_PROMPT.format(problem="q", answer="a", prediction="p")
+    assert all(word in text for word in ("CORRECT", "INCORRECT", "NOT_ATTEMPTED"))
+
+
+def test_metrics_follow_simpleqa() -> None:
+    rows = (
+        [{"grade": "correct", "topic": "Art", "tool_calls": 2}] * 6
+        + [{"grade": "incorrect", "topic": "Art", "tool_calls": 1}] * 2
+        + [{"grade": "not_attempted", "topic": "Music", "tool_calls": 0}] * 2
+    )
+    counts = grade_counts(rows)
+    assert counts["accuracy"] == 0.6 and counts["accuracy_given_attempted"] == 0.75
+    assert counts["f1"] == pytest.approx(2 * 0.6 * 0.75 / 1.35)
+    low, high = counts["accuracy_ci95"]
+    assert 0.29 < low < 0.6 < high < 0.85
+    summary = summarize(rows)
+    assert summary["by_topic"]["Music"]["not_attempted"] == 2
+    assert summary["per_question"]["tool_calls"] == pytest.approx(1.4)
+
+
+@given(st.integers(0, 500), st.integers(1, 500))
+def test_the_interval_holds_the_proportion(successes: int, total: int) -> None:
+    successes = min(successes, total)
+    low, high = wilson_interval(successes, total)
+    assert 0 <= low <= successes / total <= high <= 1
