@@ -7,16 +7,12 @@ a turn go out concurrently; the server batches them.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
-
 from nanosearch.env.policy import STOP_STRINGS, Generation, GenerationRequest, finish_of
 from nanosearch.errors import NanosearchError
-
-RETRYABLE = {408, 429, 500, 502, 503, 504}
+from nanosearch.http_client import json_client, post_json
 
 
 class EndpointPolicy:
@@ -36,8 +32,7 @@ class EndpointPolicy:
         concurrency: int = 32,
         end_token_id: int | None = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+        self._http = json_client(base_url, api_key, timeout)
         self.model = model
         self.tokenizer = tokenizer
         self.temperature = temperature
@@ -64,7 +59,8 @@ class EndpointPolicy:
             "return_token_ids": True,
             "skip_special_tokens": False,
         }
-        choice = self._post(payload)["choices"][0]
+        reply = post_json(self._http, "/completions", payload, retries=self.retries)
+        choice = reply["choices"][0]
         ids = choice.get("token_ids")
         if not isinstance(ids, list):
             raise NanosearchError(
@@ -73,25 +69,6 @@ class EndpointPolicy:
             )
         text = self.tokenizer.decode(ids, skip_special_tokens=False)
         return Generation(ids, text, finish_of(text, ids, self.end_ids, request.max_new_tokens))
-
-    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
-        delay = 1.0
-        for attempt in range(self.retries + 1):
-            try:
-                response = self._http.post("/completions", json=payload)
-            except httpx.TransportError as error:
-                failure = f"cannot reach {self._http.base_url} ({error})"
-            else:
-                if response.status_code == 200:
-                    return response.json()
-                status, body = response.status_code, response.text[:300]
-                failure = f"{self._http.base_url}/completions answered {status}: {body}"
-                if status not in RETRYABLE:
-                    raise NanosearchError(failure)
-            if attempt < self.retries:
-                time.sleep(delay)
-                delay *= 2
-        raise NanosearchError(failure)
 
     def close(self) -> None:
         self._http.close()

@@ -4,13 +4,10 @@ SimpleQA's rules. A reply that names no grade counts as not attempted and is fla
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
-import httpx
-
-from nanosearch.errors import NanosearchError
 from nanosearch.eval.grading import Grade, GradeResult
+from nanosearch.http_client import RETRYABLE, json_client, post_json
 
 JUDGE_PROMPT = """You grade one answer to a factual question against the gold target.
 
@@ -38,7 +35,8 @@ VERDICTS: dict[str, Grade] = {
 }
 VERDICT = re.compile(r"\b(NOT[_ ]ATTEMPTED|INCORRECT|CORRECT)\b")
 LETTER = re.compile(r"^\s*\(?([ABC])\)?\s*[.:)]?\s*$")
-TRANSIENT = {408, 409, 425, 429, 500, 502, 503, 504}
+# A judge call is cheap to repeat: conflicts and "too early" are retried too.
+TRANSIENT = RETRYABLE | {409, 425}
 
 
 def parse_verdict(reply: str) -> Grade | None:
@@ -69,8 +67,7 @@ class LLMJudge:
         backoff: float = 1.0,
         max_tokens: int = 16,
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+        self.client = json_client(base_url, api_key, timeout)
         self.model = model
         self.retries = retries
         self.backoff = backoff
@@ -94,21 +91,16 @@ class LLMJudge:
             "max_tokens": self.max_tokens,
             "chat_template_kwargs": {"enable_thinking": False},
         }
-        for attempt in range(self.retries + 1):
-            try:
-                response = self.client.post("/chat/completions", json=body)
-            except httpx.TransportError as error:
-                problem = f"cannot reach the judge at {self.client.base_url}: {error}"
-            else:
-                if response.status_code == 200:
-                    choices = response.json().get("choices") or [{}]
-                    return (choices[0].get("message") or {}).get("content") or ""
-                problem = f"judge endpoint answered {response.status_code}: {response.text[:200]}"
-                if response.status_code not in TRANSIENT:
-                    raise NanosearchError(problem)
-            if attempt < self.retries:
-                time.sleep(self.backoff * 2**attempt)
-        raise NanosearchError(f"{problem} (after {self.retries + 1} attempts)")
+        reply = post_json(
+            self.client,
+            "/chat/completions",
+            body,
+            retries=self.retries,
+            backoff=self.backoff,
+            retry_on=TRANSIENT,
+        )
+        choices = reply.get("choices") or [{}]
+        return (choices[0].get("message") or {}).get("content") or ""
 
     def close(self) -> None:
         self.client.close()
