@@ -129,16 +129,10 @@ class TransformersPolicy:
                 eos_token_id=sorted(self.end_ids),
                 **sampling,
             )
-        generations = []
-        for row, request in enumerate(requests):
-            ids = cut_at_turn_end(
-                output[row, width:].tolist()[: request.max_new_tokens], self.end_ids, self.tokenizer
-            )
-            text = self.tokenizer.decode(ids, skip_special_tokens=False)
-            generations.append(
-                Generation(ids, text, finish_of(text, ids, self.end_ids, request.max_new_tokens))
-            )
-        return generations
+        return [
+            turn_of(output[row, width:].tolist(), request, self.end_ids, self.tokenizer)
+            for row, request in enumerate(requests)
+        ]
 
 
     def stop_criteria(self) -> Any:
@@ -151,6 +145,16 @@ class TransformersPolicy:
                 [StopStringCriteria(self.tokenizer, list(STOP_STRINGS))]
             )
         return self._stop_criteria
+
+
+def turn_of(
+    sampled: list[int], request: GenerationRequest, end_ids: set[int], tokenizer: Any
+) -> Generation:
+    """One turn out of a sampled continuation that may run past it: cut at the turn's budget,
+    then at its first tool call, answer or end-of-turn token."""
+    ids = cut_at_turn_end(sampled[: request.max_new_tokens], end_ids, tokenizer)
+    text = tokenizer.decode(ids, skip_special_tokens=False)
+    return Generation(ids, text, finish_of(text, ids, end_ids, request.max_new_tokens))
 
 
 def cut_at_turn_end(ids: list[int], end_ids: set[int], tokenizer: Any) -> list[int]:

@@ -25,10 +25,10 @@ from nanosearch.env import (
     TransformersPolicy,
     run_episodes,
 )
-from nanosearch.env.policy import cut_at_turn_end, finish_of
+from nanosearch.env.policy import turn_of
 from nanosearch.errors import NanosearchError
 from nanosearch.protocol import Episode
-from nanosearch.rewards import Score, score, soft_overlong, stage_from_config
+from nanosearch.rewards import Score, overlong_penalty, score, stage_from_config
 from nanosearch.train.recipe import DapoSection, GenerationSection, StageSection
 from nanosearch.train.sampling import cycle_examples, fill_batch
 
@@ -97,8 +97,8 @@ class StageRollout:
         result = score(episode, example, self.reward_stage)
         if not self.dapo.soft_overlong:
             return result
-        penalty = soft_overlong(
-            episode.num_model_tokens, self.dapo.overlong_max_tokens, self.dapo.overlong_cache_tokens
+        penalty = overlong_penalty(
+            episode, example, self.dapo.overlong_max_tokens, self.dapo.overlong_cache_tokens
         )
         return Score(result.total + penalty, {**result.components, "overlong_penalty": penalty})
 
@@ -219,14 +219,10 @@ class TrainerVLLMPolicy:
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         prompts = [request.input_ids for request in requests]
         _, completions, _, _ = self.vllm.generate(prompts=prompts, images=None, num_generations=1)
-        generations = []
-        for request, ids in zip(requests, completions, strict=True):
-            ids = cut_at_turn_end(list(ids)[: request.max_new_tokens], self.end_ids, self.tokenizer)
-            text = self.tokenizer.decode(ids, skip_special_tokens=False)
-            generations.append(
-                Generation(ids, text, finish_of(text, ids, self.end_ids, request.max_new_tokens))
-            )
-        return generations
+        return [
+            turn_of(list(ids), request, self.end_ids, self.tokenizer)
+            for request, ids in zip(requests, completions, strict=True)
+        ]
 
 
 def vllm_backend(chat: ChatFormat) -> PolicyBackend:
