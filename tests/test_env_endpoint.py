@@ -3,7 +3,6 @@ serving the tiny Qwen3-architecture model (no pretrained weights can be had here
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,43 +14,14 @@ from nanosearch.env.endpoint import EndpointPolicy
 from nanosearch.env.models import load_model
 from nanosearch.errors import NanosearchError
 from nanosearch.search import SearchEngine
-from nanosearch.server.process import free_port, running_process
+from nanosearch.server.process import free_port
 from tests.test_env import assert_tokens_line_up
-
-VLLM_PYTHON = Path(os.environ.get("NANOSEARCH_VLLM_PYTHON", ".vllm-venv/bin/python"))
-STARTUP_SECONDS = 900
+from tests.vllm_server import vllm_server
 
 
 @pytest.fixture(scope="module")
 def vllm(tiny_qwen3_dir: Path) -> Iterator[str]:
-    """``vllm serve`` of the tiny model on a free loopback port; yields its /v1 URL. Outside CI
-    a machine without the vLLM environment (``make test`` installs it) skips these tests."""
-    if not VLLM_PYTHON.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"no vLLM environment at {VLLM_PYTHON}: run `make test` to install it")
-        pytest.skip(f"no vLLM environment at {VLLM_PYTHON}")
-    port = free_port()
-    command = [
-        str(VLLM_PYTHON),
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        str(tiny_qwen3_dir),
-        "--served-model-name",
-        "tiny-qwen3",
-        "--dtype",
-        "bfloat16",
-        "--gpu-memory-utilization",
-        "0.3",
-        "--max-model-len",
-        "4096",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    base = f"http://127.0.0.1:{port}/v1"
-    with running_process(command, f"{base}/models", "vLLM server", STARTUP_SECONDS):
+    with vllm_server(tiny_qwen3_dir, "tiny-qwen3") as base:
         yield base
 
 

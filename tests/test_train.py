@@ -135,8 +135,16 @@ def test_a_finished_run_is_not_overwritten(trained: dict[str, Any]) -> None:
 def test_kill_and_resume_reaches_the_same_final_step(tmp_path: Path) -> None:
     recipe = short_recipe(tmp_path / "recipe", [3, 1, 1])
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "nanosearch.cli", "train", "--recipe", str(recipe),
-               "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "nanosearch.cli",
+        "train",
+        "--recipe",
+        str(recipe),
+        "--out",
+        str(out),
+    ]
     log = (tmp_path / "first.log").open("w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     checkpoint = out / "stage-1" / "checkpoint-1" / "trainer_state.json"

@@ -58,7 +58,10 @@ def test_the_4b_recipe_has_the_reports_stages() -> None:
     assert recipe.generation.use_vllm
     assert [s.context_tokens for s in recipe.stages] == [8192, 8192, 40960]
     assert set(recipe.stages[0].rewards) >= {
-        "correctness", "tool_execution", "format_compliance", "xml_structure"
+        "correctness",
+        "tool_execution",
+        "format_compliance",
+        "xml_structure",
     }
     assert set(recipe.stages[1].rewards) == {"correctness", "non_thinking"}
     assert set(recipe.stages[2].rewards) == {"correctness", "xml_structure", "non_thinking"}
@@ -76,8 +79,10 @@ def test_the_4b_recipe_has_the_reports_stages() -> None:
         ({"stages": [{**STAGE, "rewards": {"corectness": 1, "non_thinking": 0.5}}]}, "corectness"),
         ({"stages": [{**STAGE, "rewards": {"correctness": 1}}]}, "non_thinking"),
         ({"stages": [{**STAGE, "steps": 0}]}, "stages.0.steps"),
-        ({"stages": [{**STAGE, "rewards": {**STAGE["rewards"], "overlong_penalty": 1}}]},
-         "soft_overlong"),
+        (
+            {"stages": [{**STAGE, "rewards": {**STAGE["rewards"], "overlong_penalty": 1}}]},
+            "soft_overlong",
+        ),
         ({"model": {"name_or_path": "x", "tiny": {}}}, "exactly one"),
         ({"stages": []}, "stages"),
     ],
@@ -132,7 +137,11 @@ def test_dynamic_sampling_gives_up_after_its_rounds_and_fills_the_batch() -> Non
 
 def test_dynamic_sampling_switched_off_keeps_the_first_round() -> None:
     groups, _, stats = fill_batch(
-        ["a", "b"], lambda gs: [[0.0, 0.0] for _ in gs], lambda n: 1 / 0, size=2, max_rounds=3,
+        ["a", "b"],
+        lambda gs: [[0.0, 0.0] for _ in gs],
+        lambda n: 1 / 0,
+        size=2,
+        max_rounds=3,
         enabled=False,
     )
     assert groups == ["a", "b"] and stats.rounds == 1 and stats.groups_dropped == 0
@@ -223,7 +232,10 @@ def test_the_rollout_rejects_a_prompt_it_does_not_know(
 
 
 def test_masked_tool_tokens_get_no_gradient(
-    tmp_path: Path, tokenizer: Any, musique_engine: SearchEngine, musique_records: list[dict],
+    tmp_path: Path,
+    tokenizer: Any,
+    musique_engine: SearchEngine,
+    musique_records: list[dict],
     tiny_qwen3_dir: Path,
 ) -> None:
     """Through TRL's own batch building and loss: the rollout's env_mask becomes the loss mask,
@@ -245,7 +257,12 @@ def test_masked_tool_tokens_get_no_gradient(
         )
     )
     trainer = build_trainer(
-        recipe, recipe.stages[0], 1, str(tiny_qwen3_dir), tmp_path / "stage", examples,
+        recipe,
+        recipe.stages[0],
+        1,
+        str(tiny_qwen3_dir),
+        tmp_path / "stage",
+        examples,
         musique_engine,
     )
     policy = AnsweringPolicy(tokenizer, answers, right=set(answers))

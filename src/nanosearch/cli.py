@@ -273,6 +273,142 @@ def train(
         typer.echo(line)
 
 
+eval_app = typer.Typer(help="Evaluate agents: SimpleQA through MCP tools.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("simpleqa")
+@friendly_errors
+def eval_simpleqa(
+    out: Annotated[Path, typer.Option(help="Run directory (results.jsonl, summary.json).")],
+    agent: Annotated[str, typer.Option(help="Agent runtime: native, react or codeagent.")] = (
+        "native"
+    ),
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model: a local directory or hub id run in this process, or the model name "
+            "the endpoint serves when --base-url is given."
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible endpoint (vLLM, llama.cpp, a hosted API), .../v1."),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar=["NANOSEARCH_MODEL_API_KEY", "OPENAI_API_KEY"],
+            help="Bearer key of the endpoint.",
+            show_default=False,
+        ),
+    ] = None,
+    index: Annotated[
+        Path | None, typer.Option(help="Index to serve to the agent over MCP (stdio).")
+    ] = None,
+    mcp: Annotated[
+        str | None, typer.Option("--mcp", help="URL of a running MCP server (streamable HTTP).")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option(help="SimpleQA CSV path or hub id (default: the bundled set).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="First N questions (after filters).")] = None,
+    sample: Annotated[int | None, typer.Option(help="A seeded random sample of N.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of --sample.")] = 0,
+    topic: Annotated[
+        list[str] | None, typer.Option(help="Only this topic (repeatable).", show_default=False)
+    ] = None,
+    answer_type: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this answer type (repeatable).", show_default=False),
+    ] = None,
+    grader: Annotated[str, typer.Option(help="offline (rules) or llm (a judge endpoint).")] = (
+        "offline"
+    ),
+    judge_base_url: Annotated[
+        str | None, typer.Option(help="Judge's OpenAI-compatible endpoint (--grader llm).")
+    ] = None,
+    judge_model: Annotated[str | None, typer.Option(help="Judge's model name.")] = None,
+    judge_api_key: Annotated[
+        str | None,
+        typer.Option(envvar="NANOSEARCH_JUDGE_API_KEY", help="Judge's key.", show_default=False),
+    ] = None,
+    thinking: Annotated[
+        str, typer.Option(help="on, off (sent as enable_thinking) or auto (not sent).")
+    ] = "off",
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling.")] = 0.8,
+    max_tokens: Annotated[int, typer.Option(help="Tokens per model turn at most.")] = 1024,
+    max_turns: Annotated[int, typer.Option(help="Model turns per question at most.")] = 10,
+    context_budget: Annotated[
+        int, typer.Option(help="Stop a question once a call's prompt + reply reach this.")
+    ] = 8192,
+    concurrency: Annotated[int, typer.Option(help="Questions in flight at once.")] = 4,
+    retries: Annotated[int, typer.Option(help="Retries of a transient endpoint error.")] = 4,
+    resume: Annotated[
+        bool, typer.Option(help="Continue DIR: graded questions are skipped, never re-asked.")
+    ] = False,
+) -> None:
+    """Run SimpleQA questions through an agent whose search tools come over MCP; grade them."""
+    given = dict(locals())
+    from nanosearch.eval.cli_run import EvalOptions, run_from_options
+
+    for line in run_from_options(EvalOptions(**given)):
+        typer.echo(line)
+
+
+@eval_app.command("agreement")
+@friendly_errors
+def eval_agreement(
+    judge_base_url: Annotated[
+        str | None, typer.Option(help="Judge's OpenAI-compatible endpoint (…/v1).")
+    ] = None,
+    judge_model: Annotated[str | None, typer.Option(help="Judge's model name.")] = None,
+    judge_api_key: Annotated[
+        str | None,
+        typer.Option(envvar="NANOSEARCH_JUDGE_API_KEY", help="Judge's key.", show_default=False),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+) -> None:
+    """Agreement of the offline grader (and the LLM judge, if given) with the labelled hard
+    cases, and with each other."""
+    from nanosearch.eval.agreement import agreement, labelled_cases
+    from nanosearch.eval.grading import grade_offline
+
+    graders = {"offline": lambda problem, answer, prediction: grade_offline(prediction, answer)}
+    if judge_base_url and judge_model:
+        from nanosearch.eval.judge import LLMJudge
+
+        judge = LLMJudge(judge_base_url, judge_model, api_key=judge_api_key)
+        graders[f"llm:{judge_model}"] = judge.grade
+    elif judge_base_url or judge_model:
+        raise NanosearchError("give both --judge-base-url and --judge-model, or neither")
+    result = agreement(graders, labelled_cases())
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    cases = result["cases"]
+    for name, found in result["with_labels"].items():
+        typer.echo(f"{name} vs labels: {found['agree']}/{cases} agree, kappa {found['kappa']:.3f}")
+    for pair, found in result["between"].items():
+        typer.echo(f"{pair}: {found['agree']}/{cases} agree, kappa {found['kappa']:.3f}")
+
+
+@app.command()
+@friendly_errors
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories of `nanosearch eval`.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write the report (default: the first run).")
+    ] = None,
+) -> None:
+    """Write report.md, report.html and a bar chart comparing runs with the published figures."""
+    from nanosearch.eval.report import write_report
+
+    for path in write_report(runs, out or runs[0]):
+        typer.echo(f"wrote {path}")
+
+
 @app.command()
 @friendly_errors
 def demo(
@@ -280,9 +416,9 @@ def demo(
         "runs/demo"
     ),
     questions: Annotated[int, typer.Option(help="How many sample questions to search.")] = 5,
-    recipe: Annotated[
-        Path, typer.Option(help="Recipe to train after indexing.")
-    ] = Path("recipes/tiny-cpu"),
+    recipe: Annotated[Path, typer.Option(help="Recipe to train after indexing.")] = Path(
+        "recipes/tiny-cpu"
+    ),
     train: Annotated[bool, typer.Option(help="Train the recipe after the search demo.")] = True,
 ) -> None:
     """The main job on the embedded default: index the bundled MuSiQue paragraphs, show where

@@ -32,8 +32,7 @@ def train_demo(out: Path, recipe: Path) -> None:
 
     if not recipe.exists():
         raise NanosearchError(
-            f"recipe not found: {recipe} (run the demo from the repository root, "
-            "or pass --recipe)"
+            f"recipe not found: {recipe} (run the demo from the repository root, or pass --recipe)"
         )
     typer.echo(f"\ntraining {recipe} into {out} (three DAPO stages on TRL's GRPOTrainer)")
     started = time.perf_counter()

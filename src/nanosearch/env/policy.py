@@ -134,7 +134,6 @@ class TransformersPolicy:
             for row, request in enumerate(requests)
         ]
 
-
     def stop_criteria(self) -> Any:
         """Built once: matching stop strings against a 151K vocabulary takes seconds, and
         ``generate(stop_strings=...)`` would redo it on every call."""

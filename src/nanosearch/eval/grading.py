@@ -38,9 +38,17 @@ MONTHS = {
     name: number
     for number, names in enumerate(
         [
-            ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
-            ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
-            ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
             ("december", "dec"),
         ],
         start=1,
@@ -141,7 +149,7 @@ def _same_number(gold_value: float, gold_text: str, predicted: str) -> bool:
     if decimals:
         return round(value, decimals) == round(gold_value, decimals)
     trailing = len(digits) - len(digits.rstrip("0")) if gold_value else 0
-    unit = 10 ** trailing
+    unit = 10**trailing
     return round(value / unit) * unit == gold_value
 
 

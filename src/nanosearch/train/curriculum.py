@@ -261,8 +261,9 @@ def run_stage(
         step = checkpoint_step(checkpoint)
         if state.is_main_process:
             truncate_metrics(metrics, step)
-        logger.warning("stage %d (%s): resuming from %s at step %d", number, stage.name,
-                       checkpoint, step)
+        logger.warning(
+            "stage %d (%s): resuming from %s at step %d", number, stage.name, checkpoint, step
+        )
     state.wait_for_everyone()
     trainer = build_trainer(recipe, stage, number, start, directory, train, engine)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -309,9 +310,9 @@ def build_trainer(
         stage=stage,
         dapo=dapo,
         num_generations=training.num_generations,
-        backend=vllm_backend(chat) if generation.use_vllm else transformers_backend(
-            generation, chat
-        ),
+        backend=vllm_backend(chat)
+        if generation.use_vllm
+        else transformers_backend(generation, chat),
         turn_tokens=generation.turn_tokens,
         result_chars=generation.result_chars,
         lockstep=generation.use_vllm and generation.vllm_mode == "server",

@@ -31,9 +31,7 @@ def export_model(
                 shutil.copy2(file, staging / file.name)
     config = AutoConfig.from_pretrained(staging)
     rope = dict(getattr(config, "rope_parameters", None) or {})
-    rope.update(
-        rope_type="yarn", factor=factor, original_max_position_embeddings=original_context
-    )
+    rope.update(rope_type="yarn", factor=factor, original_max_position_embeddings=original_context)
     config.rope_parameters = rope
     config.max_position_embeddings = int(original_context * factor)
     config.save_pretrained(staging)

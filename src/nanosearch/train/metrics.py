@@ -97,7 +97,11 @@ def plot_rewards(stages: list[tuple[str, Path]], out: Path) -> Path:
         for label, points in sorted(curves.items(), key=lambda item: item[0] != "total"):
             steps, values = zip(*points, strict=True) if points else ((), ())
             axis.plot(
-                steps, values, marker="o", markersize=3, label=label,
+                steps,
+                values,
+                marker="o",
+                markersize=3,
+                label=label,
                 linewidth=2.2 if label == "total" else 1.2,
             )
         axis.set_title(name)

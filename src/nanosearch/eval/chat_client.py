@@ -1,0 +1,110 @@
+"""The model under evaluation, as any OpenAI-compatible chat endpoint sees it: how to reach it
+and how to sample from it. Every runtime (native, LangGraph, smolagents) is built from one
+:class:`ChatSettings`, so a run's settings are the same whichever agent drives the model."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from nanosearch.errors import NanosearchError
+from nanosearch.http_client import json_client, post_json
+
+API_KEY_ENV = ("NANOSEARCH_MODEL_API_KEY", "OPENAI_API_KEY")
+CUT_TAGS = ("tool_call", "tool", "answer")
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """``thinking`` goes to the chat template as ``enable_thinking``; None sends nothing, for
+    hosted APIs that refuse unknown fields."""
+
+    base_url: str
+    model: str
+    api_key: str | None = None
+    temperature: float = 0.7
+    top_p: float = 0.8
+    max_tokens: int = 1024
+    thinking: bool | None = False
+    timeout: float = 300.0
+    retries: int = 4
+
+    def extra_body(self) -> dict[str, Any]:
+        if self.thinking is None:
+            return {}
+        return {"chat_template_kwargs": {"enable_thinking": self.thinking}}
+
+    def described(self) -> dict[str, Any]:
+        """The settings as a run records them (the key is never written)."""
+        return {key: value for key, value in asdict(self).items() if key != "api_key"}
+
+
+def api_key_from_env() -> str | None:
+    for name in API_KEY_ENV:
+        if os.environ.get(name):
+            return os.environ[name]
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatReply:
+    content: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    finish_reason: str = "stop"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class ChatEndpoint:
+    """``POST {base_url}/chat/completions`` with retries on transient errors."""
+
+    def __init__(self, settings: ChatSettings) -> None:
+        self.settings = settings
+        self._http = json_client(settings.base_url, settings.api_key, settings.timeout)
+
+    def complete(self, messages: list[dict[str, Any]], stop: list[str] | None = None) -> ChatReply:
+        s = self.settings
+        body: dict[str, Any] = {
+            "model": s.model,
+            "messages": messages,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "max_tokens": s.max_tokens,
+            **s.extra_body(),
+        }
+        if stop:
+            body["stop"] = stop
+        reply = post_json(self._http, "/chat/completions", body, retries=s.retries)
+        try:
+            choice = reply["choices"][0]
+            message = choice.get("message") or {}
+        except (KeyError, IndexError, TypeError):
+            raise NanosearchError(
+                f"{s.base_url} answered without choices: {str(reply)[:200]}"
+            ) from None
+        usage = reply.get("usage") or {}
+        content = message.get("content") or ""
+        if stop and choice.get("finish_reason") == "stop":
+            content = close_cut_tag(content)
+        return ChatReply(
+            content,
+            list(message.get("tool_calls") or []),
+            str(choice.get("finish_reason") or "stop"),
+            int(usage.get("prompt_tokens") or 0),
+            int(usage.get("completion_tokens") or 0),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def close_cut_tag(text: str) -> str:
+    """Put back the closing tag a stop string cut off: OpenAI-compatible endpoints leave the
+    matched stop string out of the reply, and the protocol's parser wants the tag closed."""
+    for tag in CUT_TAGS:
+        opened = [m.end() for m in re.finditer(f"<{tag}>", text)]
+        if opened and f"</{tag}>" not in text[opened[-1] :]:
+            return text.rstrip() + f"</{tag}>"
+    return text

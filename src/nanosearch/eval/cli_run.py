@@ -1,0 +1,152 @@
+"""From the command line's options to an evaluation run: check them, open the model (an
+endpoint, or an in-process checkpoint behind a loopback endpoint), load the questions, run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from nanosearch.errors import NanosearchError
+from nanosearch.eval.agents.base import AgentLimits
+from nanosearch.eval.chat_client import ChatSettings
+from nanosearch.eval.mcp_connection import McpTarget
+from nanosearch.eval.runner import AGENTS, EvalRun, Grader, OfflineGrader, run_eval
+
+THINKING = {"on": True, "off": False, "auto": None}
+
+
+@dataclass
+class EvalOptions:
+    out: Path
+    agent: str = "native"
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    index: Path | None = None
+    mcp: str | None = None
+    data: str | None = None
+    limit: int | None = None
+    sample: int | None = None
+    seed: int = 0
+    topic: list[str] | None = None
+    answer_type: list[str] | None = None
+    grader: str = "offline"
+    judge_base_url: str | None = None
+    judge_model: str | None = None
+    judge_api_key: str | None = None
+    thinking: str = "off"
+    temperature: float = 0.7
+    top_p: float = 0.8
+    max_tokens: int = 1024
+    max_turns: int = 10
+    context_budget: int = 8192
+    concurrency: int = 4
+    retries: int = 4
+    resume: bool = False
+    progress: bool = True
+
+    def check(self) -> None:
+        """Every mistake in the options, named, before a model is loaded or a server started."""
+        if self.agent not in AGENTS:
+            raise NanosearchError(f"--agent must be one of {', '.join(AGENTS)}, not {self.agent!r}")
+        if self.model is None:
+            raise NanosearchError(
+                "give --model: a local directory or hub id to run in this process, "
+                "or the served model's name together with --base-url"
+            )
+        if (self.index is None) == (self.mcp is None):
+            raise NanosearchError(
+                "give --index DIR (served to the agent over MCP stdio) or --mcp URL, not both"
+            )
+        if self.index is not None and not (self.index / "manifest.json").exists():
+            raise NanosearchError(f"no index at {self.index} (build one with `nanosearch index`)")
+        if self.thinking not in THINKING:
+            raise NanosearchError(f"--thinking must be on, off or auto, not {self.thinking!r}")
+        if self.grader not in ("offline", "llm"):
+            raise NanosearchError(f"--grader must be offline or llm, not {self.grader!r}")
+        if self.grader == "llm" and not (self.judge_base_url and self.judge_model):
+            raise NanosearchError("--grader llm needs --judge-base-url and --judge-model")
+        for name in ("max_tokens", "max_turns", "context_budget", "concurrency"):
+            if getattr(self, name) < 1:
+                raise NanosearchError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.retries < 0:
+            raise NanosearchError("--retries must be 0 or more")
+
+
+def make_grader(options: EvalOptions) -> Grader:
+    if options.grader == "offline":
+        return OfflineGrader()
+    from nanosearch.eval.judge import LLMJudge
+
+    return LLMJudge(
+        options.judge_base_url or "",
+        options.judge_model or "",
+        api_key=options.judge_api_key,
+        retries=options.retries,
+    )
+
+
+def run_from_options(options: EvalOptions) -> Iterator[str]:
+    from nanosearch.assets import SIMPLEQA_TEST
+    from nanosearch.data import load_simpleqa
+
+    options.check()
+    source = options.data or str(SIMPLEQA_TEST)
+    questions = load_simpleqa(
+        source,
+        limit=options.limit,
+        sample=options.sample,
+        seed=options.seed,
+        topics=options.topic,
+        answer_types=options.answer_type,
+    )
+    target = McpTarget(index=options.index, url=options.mcp)
+    grader = make_grader(options)
+    with ExitStack() as stack:
+        base_url, served, label = options.base_url, options.model or "", options.model or ""
+        if base_url is None:
+            from nanosearch.eval.local_server import SERVED_NAME, serve_local_model
+
+            yield f"loading {options.model} in this process"
+            base_url = stack.enter_context(serve_local_model(served, max_tokens=options.max_tokens))
+            served = SERVED_NAME
+        chat = ChatSettings(
+            base_url=base_url,
+            model=served,
+            api_key=options.api_key,
+            temperature=options.temperature,
+            top_p=options.top_p,
+            max_tokens=options.max_tokens,
+            thinking=THINKING[options.thinking],
+            retries=options.retries,
+        )
+        run = EvalRun(
+            agent=options.agent,
+            out=options.out,
+            questions=questions,
+            chat=chat,
+            target=target,
+            grader=grader,
+            limits=AgentLimits(options.max_turns, options.context_budget),
+            model_label=label,
+            dataset={
+                "source": Path(source).name if Path(source).exists() else source,
+                "questions": len(questions),
+                "limit": options.limit,
+                "sample": options.sample,
+                "seed": options.seed,
+                "topics": options.topic,
+                "answer_types": options.answer_type,
+            },
+            concurrency=options.concurrency,
+            resume=options.resume,
+            progress=options.progress,
+        )
+        outcome = run_eval(run)
+        yield from outcome.lines()
+        if outcome.failures:
+            raise NanosearchError(
+                f"{len(outcome.failures)} questions failed; rerun with --resume to finish"
+            )

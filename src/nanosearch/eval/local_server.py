@@ -1,0 +1,233 @@
+"""The embedded default model: a transformers checkpoint (local directory or hub id) loaded in
+this process and offered to the agent runtimes as an OpenAI-compatible chat endpoint on a
+loopback port, so ``native``, ``react`` and ``codeagent`` reach it exactly as they reach vLLM.
+
+Tools given in a request go to the chat template; ``<tool_call>`` blocks in the reply come back
+as ``tool_calls`` (what vLLM's hermes parser does). Generation is one request at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nanosearch.errors import NanosearchError
+from nanosearch.protocol.hermes import parse_hermes
+
+SERVED_NAME = "local"
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    model: str = SERVED_NAME
+    tools: list[dict[str, Any]] | None = None
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    stop: str | list[str] | None = None
+    chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class LocalChatModel:
+    def __init__(self, name_or_path: str, dtype: str = "auto", max_tokens: int = 1024) -> None:
+        from nanosearch.env.models import load_model
+
+        self.name_or_path = name_or_path
+        self.model, self.tokenizer = load_model(name_or_path, dtype)
+        self.default_max_tokens = max_tokens
+        self.context = int(getattr(self.model.config, "max_position_embeddings", 32_768))
+        self._lock = threading.Lock()
+        self._stop_criteria: dict[tuple[str, ...], Any] = {}
+
+    def complete(self, request: ChatRequest) -> dict[str, Any]:
+        prompt = self._prompt(request)
+        ids = self.tokenizer.encode(prompt, add_special_tokens=False)
+        max_new = request.max_completion_tokens or request.max_tokens or self.default_max_tokens
+        if len(ids) + 1 > self.context:
+            raise NanosearchError(
+                f"the prompt has {len(ids)} tokens; the model's context is {self.context}"
+            )
+        max_new = min(max_new, self.context - len(ids))
+        stops = [request.stop] if isinstance(request.stop, str) else list(request.stop or [])
+        with self._lock:
+            sampled = self._generate(ids, max_new, request, tuple(stops))
+        text, finish = self._cut(sampled, stops, max_new)
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if request.tools:
+            content, calls = parse_hermes(text)
+            if calls:
+                finish = "tool_calls"
+                message["content"] = content or None
+                message["tool_calls"] = [
+                    {
+                        "id": f"call_{uuid.uuid4().hex[:24]}",
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+                    }
+                    for c in calls
+                ]
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {
+                "prompt_tokens": len(ids),
+                "completion_tokens": len(sampled),
+                "total_tokens": len(ids) + len(sampled),
+            },
+        }
+
+    def _prompt(self, request: ChatRequest) -> str:
+        messages = [_plain(message) for message in request.messages]
+        tools = [tool.get("function", tool) for tool in request.tools or []] or None
+        try:
+            return self.tokenizer.apply_chat_template(
+                messages,
+                tools=tools,
+                add_generation_prompt=True,
+                tokenize=False,
+                **request.chat_template_kwargs,
+            )
+        except Exception as error:
+            raise NanosearchError(
+                f"the chat template cannot render these messages: {error}"
+            ) from error
+
+    def _generate(
+        self, ids: list[int], max_new: int, request: ChatRequest, stops: tuple[str, ...]
+    ) -> list[int]:
+        import torch
+
+        sampling: dict[str, Any] = {"do_sample": False}
+        if request.temperature > 0:
+            sampling = {
+                "do_sample": True,
+                "temperature": request.temperature,
+                "top_p": request.top_p,
+                "top_k": 0,
+            }
+        end_ids = {self.tokenizer.eos_token_id}
+        if self.tokenizer.pad_token_id is not None:
+            end_ids.add(self.tokenizer.pad_token_id)
+        with torch.no_grad():
+            output = self.model.generate(
+                input_ids=torch.tensor([ids]),
+                attention_mask=torch.ones((1, len(ids)), dtype=torch.long),
+                max_new_tokens=max_new,
+                eos_token_id=sorted(end_ids),
+                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                stopping_criteria=self._criteria(stops),
+                **sampling,
+            )
+        sampled = output[0, len(ids) :].tolist()
+        for position, token in enumerate(sampled):
+            if token in end_ids:
+                return sampled[: position + 1]
+        return sampled
+
+    def _criteria(self, stops: tuple[str, ...]) -> Any:
+        """Built once per set of stop strings: it scans the whole vocabulary."""
+        if not stops:
+            return None
+        if stops not in self._stop_criteria:
+            from transformers import StoppingCriteriaList, StopStringCriteria
+
+            self._stop_criteria[stops] = StoppingCriteriaList(
+                [StopStringCriteria(self.tokenizer, list(stops))]
+            )
+        return self._stop_criteria[stops]
+
+    def _cut(self, sampled: list[int], stops: list[str], max_new: int) -> tuple[str, str]:
+        """The reply's text without its end token or the stop string that ended it (as the
+        OpenAI API returns it), and why it ended."""
+        ended = bool(sampled) and sampled[-1] == self.tokenizer.eos_token_id
+        text = self.tokenizer.decode(sampled, skip_special_tokens=True)
+        cuts = [text.find(stop) for stop in stops if stop in text]
+        if cuts:
+            return text[: min(cuts)], "stop"
+        return text, "stop" if ended or len(sampled) < max_new else "length"
+
+
+def _plain(message: dict[str, Any]) -> dict[str, Any]:
+    """A message as the chat template reads it: text content, tool-call arguments as objects."""
+    plain = dict(message)
+    content = plain.get("content")
+    if isinstance(content, list):
+        plain["content"] = "".join(
+            part.get("text", "") for part in content if isinstance(part, dict)
+        )
+    elif content is None:
+        plain["content"] = ""
+    calls = []
+    for call in plain.get("tool_calls") or []:
+        function = dict(call.get("function", call))
+        if isinstance(function.get("arguments"), str):
+            with suppress(ValueError):
+                function["arguments"] = json.loads(function["arguments"])
+        calls.append({**call, "function": function})
+    if calls:
+        plain["tool_calls"] = calls
+    return plain
+
+
+def create_app(model: LocalChatModel) -> Any:
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI(title="nanosearch local model")
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": SERVED_NAME, "object": "model"}]}
+
+    @app.post("/v1/chat/completions")
+    def chat(request: ChatRequest) -> Any:
+        try:
+            return model.complete(request)
+        except NanosearchError as error:
+            return JSONResponse(
+                {"error": {"message": str(error), "type": "invalid_request_error"}}, 400
+            )
+
+    return app
+
+
+@contextmanager
+def serve_local_model(
+    name_or_path: str, dtype: str = "auto", max_tokens: int = 1024
+) -> Iterator[str]:
+    """Load the model, serve it on a free loopback port until the block ends, and yield the
+    endpoint's base URL (``.../v1``)."""
+    import uvicorn
+
+    from nanosearch.server.process import free_port
+
+    model = LocalChatModel(name_or_path, dtype, max_tokens)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(model), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise NanosearchError("the in-process model's endpoint did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
