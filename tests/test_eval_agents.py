@@ -9,6 +9,7 @@ never call a tool. It never answers correctly, so the tests check the mechanics.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import signal
@@ -36,12 +37,23 @@ pytestmark = pytest.mark.slow
 SERVED = "tiny-agent"
 
 
+MODEL_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "test-models"
+
+
 @pytest.fixture(scope="session")
-def agent_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    questions = [q["problem"] for q in load_simpleqa(SIMPLEQA_TEST, limit=300)]
-    return build_tool_calling_model(
-        TOKENIZER_DIR, tmp_path_factory.mktemp("models") / "tiny-agent", questions
-    )
+def agent_model_dir(musique_index_dir: Path) -> Path:
+    """Fitted once per checkout (a few minutes on 2 cores) and kept under ``.cache/``, keyed by
+    the fitting code, so later test runs reuse it."""
+    source = (Path(__file__).parent / "agent_model.py").read_bytes()
+    out = MODEL_CACHE / f"tiny-agent-{hashlib.sha256(source).hexdigest()[:12]}"
+    if (out / "config.json").exists() and (out / "model.safetensors").exists():
+        return out
+    questions = load_simpleqa(SIMPLEQA_TEST, limit=8)
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    build_tool_calling_model(TOKENIZER_DIR, partial, musique_index_dir, questions)
+    partial.rename(out)
+    return out
 
 
 @pytest.fixture(scope="module")

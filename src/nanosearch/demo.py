@@ -24,10 +24,41 @@ def run_demo(out: Path, questions: int = 5, recipe: Path | None = DEFAULT_RECIPE
     questions, then train ``recipe`` through its stages (resuming a previous demo run)."""
     search_demo(out, questions)
     if recipe is not None:
-        train_demo(out / "train", recipe)
+        model = train_demo(out / "train", recipe)
+        eval_demo(out / "eval", model, out / "index")
 
 
-def train_demo(out: Path, recipe: Path) -> None:
+EVAL_QUESTIONS = 5
+
+
+def eval_demo(out: Path, model: Path, index: Path, questions: int = EVAL_QUESTIONS) -> None:
+    """A small SimpleQA run of the trained model, in process, with the native runtime reaching
+    the index through MCP over stdio, graded offline; then its report. Re-running the demo
+    resumes it."""
+    from nanosearch.eval.cli_run import EvalOptions, run_from_options
+    from nanosearch.eval.report import write_report
+
+    typer.echo(
+        f"\nevaluating {model} on {questions} SimpleQA questions (native agent, MCP over stdio, "
+        "offline grader)"
+    )
+    options = EvalOptions(
+        out=out,
+        model=str(model),
+        index=index,
+        limit=questions,
+        max_turns=3,
+        max_tokens=64,
+        concurrency=1,
+        resume=True,
+    )
+    for line in run_from_options(options):
+        typer.echo(line)
+    for path in write_report([out], out):
+        typer.echo(f"report: {path}")
+
+
+def train_demo(out: Path, recipe: Path) -> Path:
     from nanosearch.train.curriculum import train_recipe
 
     if not recipe.exists():
@@ -40,6 +71,7 @@ def train_demo(out: Path, recipe: Path) -> None:
     typer.echo(f"\ntrained in {time.perf_counter() - started:.0f} s")
     for line in result.summary():
         typer.echo(line)
+    return result.model
 
 
 def search_demo(out: Path, questions: int = 5) -> None:

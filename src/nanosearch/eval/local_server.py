@@ -210,11 +210,16 @@ def serve_local_model(
 ) -> Iterator[str]:
     """Load the model, serve it on a free loopback port until the block ends, and yield the
     endpoint's base URL (``.../v1``)."""
+    with serve_chat_model(LocalChatModel(name_or_path, dtype, max_tokens)) as base:
+        yield base
+
+
+@contextmanager
+def serve_chat_model(model: LocalChatModel) -> Iterator[str]:
     import uvicorn
 
     from nanosearch.server.process import free_port
 
-    model = LocalChatModel(name_or_path, dtype, max_tokens)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(model), host="127.0.0.1", port=port, log_level="warning")

@@ -1,0 +1,219 @@
+"""The harness's parts that need no model server: hermes tool-call parsing, cut stop tags,
+torn JSONL repair, option checks, the in-process endpoint and the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nanosearch.errors import NanosearchError
+from nanosearch.eval.agreement import agreement, cohen_kappa, labelled_cases
+from nanosearch.eval.chat_client import close_cut_tag
+from nanosearch.eval.cli_run import EvalOptions
+from nanosearch.eval.grading import grade_offline
+from nanosearch.eval.report import PUBLISHED, write_report
+from nanosearch.eval.results import JsonlLog
+from nanosearch.protocol.hermes import parse_hermes
+
+
+def test_hermes_blocks_become_tool_calls_and_the_text_before_them_content() -> None:
+    call = '{"name": "web_search", "arguments": {"query": "x"}}'
+    text = f"Let me look.\n<tool_call>\n{call}\n</tool_call>"
+    content, calls = parse_hermes(text)
+    assert content == "Let me look."
+    assert [(c.name, c.arguments) for c in calls] == [("web_search", {"query": "x"})]
+
+
+def test_a_broken_hermes_block_leaves_the_whole_text_as_content() -> None:
+    text = '<tool_call>{"name": "web_search", "arguments": {"query": </tool_call>'
+    assert parse_hermes(text) == (text, [])
+
+
+NAMES = st.text(alphabet="abcdefgh_", min_size=1, max_size=8)
+CALLS = st.builds(
+    lambda name, query: (
+        f'<tool_call>{{"name": "{name}", "arguments": {{"query": {query}}}}}</tool_call>'
+    ),
+    NAMES,
+    st.text(max_size=20).map(json.dumps),
+)
+
+
+@given(st.text(max_size=200), st.lists(CALLS, max_size=3), st.text(max_size=50))
+def test_hermes_parser_never_raises_and_loses_no_text(
+    before: str, blocks: list[str], after: str
+) -> None:
+    text = before + "".join(blocks) + after
+    content, calls = parse_hermes(text)
+    if calls:
+        assert content == text[: text.index("<tool_call>")].strip()
+        assert all(set(c.arguments) == {"query"} for c in calls)
+    else:
+        assert content == text
+
+
+@pytest.mark.parametrize(
+    ("cut", "closed"),
+    [
+        ('<tool>{"name": "fetch"}', '<tool>{"name": "fetch"}</tool>'),
+        ("<answer>Paris", "<answer>Paris</answer>"),
+        ('<tool_call>{"a": 1}\n', '<tool_call>{"a": 1}</tool_call>'),
+        ("<answer>Paris</answer>", "<answer>Paris</answer>"),
+        ("no tags", "no tags"),
+    ],
+)
+def test_the_tag_a_stop_string_cut_is_closed_again(cut: str, closed: str) -> None:
+    assert close_cut_tag(cut) == closed
+
+
+def test_a_torn_last_line_is_cut_and_complete_rows_kept(tmp_path: Path) -> None:
+    log = JsonlLog(tmp_path / "results.jsonl")
+    log.append({"id": "a"})
+    log.append({"id": "b"})
+    with log.path.open("a") as stream:
+        stream.write('{"id": "c", "pred')
+    assert [row["id"] for row in log.read()] == ["a", "b"]
+    log.append({"id": "c"})
+    assert [row["id"] for row in log.read()] == ["a", "b", "c"]
+
+
+def test_a_broken_line_in_the_middle_is_an_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    path.write_text('{"id": "a"}\nnot json\n{"id": "b"}\n')
+    with pytest.raises(NanosearchError, match="line 2 is not JSON"):
+        JsonlLog(path).read()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"agent": "reflexion"}, "--agent must be one of native, react, codeagent"),
+        ({"model": None}, "give --model"),
+        ({"index": None}, "give --index DIR"),
+        ({"mcp": "http://127.0.0.1:1/mcp"}, "not both"),
+        ({"thinking": "maybe"}, "--thinking must be on, off or auto"),
+        ({"grader": "llm"}, "--grader llm needs --judge-base-url and --judge-model"),
+        ({"max_turns": 0}, "--max-turns must be at least 1"),
+    ],
+)
+def test_bad_options_are_named_before_any_work(
+    changes: dict, message: str, musique_index_dir: Path, tmp_path: Path
+) -> None:
+    options = EvalOptions(out=tmp_path, model="m", index=musique_index_dir)
+    for key, value in changes.items():
+        setattr(options, key, value)
+    with pytest.raises(NanosearchError, match=message):
+        options.check()
+
+
+def test_an_index_directory_without_an_index_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(NanosearchError, match="no index at"):
+        EvalOptions(out=tmp_path, model="m", index=tmp_path).check()
+
+
+def test_offline_grader_agrees_with_every_label_and_kappa_measures_chance() -> None:
+    cases = labelled_cases()
+    result = agreement({"offline": lambda p, a, x: grade_offline(x, a)}, cases)
+    assert result["with_labels"]["offline"]["agree"] == len(cases) == 40
+    assert cohen_kappa(["correct", "incorrect"] * 5, ["correct", "incorrect"] * 5) == 1.0
+    assert cohen_kappa(["correct"] * 2 + ["incorrect"] * 2, ["correct", "incorrect"] * 2) == 0.0
+
+
+CALL = {"name": "web_search", "arguments": {"query": "q"}}
+
+
+def sample_run(directory: Path, grades: list[str]) -> Path:
+    directory.mkdir(parents=True)
+    (directory / "run.json").write_text(
+        json.dumps({"agent": "native", "model": "tiny", "thinking": False, "grader": "offline"})
+    )
+    log = JsonlLog(directory / "results.jsonl")
+    for i, grade in enumerate(grades):
+        log.append(
+            {
+                "id": f"simpleqa-{i}",
+                "problem": f"Question <{i}>?",
+                "answer": "Paris",
+                "prediction": "Lyon" if grade == "incorrect" else "Paris",
+                "grade": grade,
+                "grader": "offline",
+                "topic": "Geography",
+                "answer_type": "Place",
+                "tool_calls": 1,
+                "turns": 2,
+                "tokens": 300,
+                "latency_s": 1.5,
+                "trajectory": [
+                    {
+                        "type": "model",
+                        "content": "<tool>…</tool>",
+                        "tool_calls": [{"name": "web_search", "arguments": {"query": "q"}}],
+                    },
+                    {
+                        "type": "tool",
+                        "name": "web_search",
+                        "arguments": {"query": "q"},
+                        "ok": True,
+                        "content": "Results for <q>",
+                    },
+                ],
+            }
+        )
+    return directory
+
+
+def test_report_marks_published_rows_and_the_grader(tmp_path: Path) -> None:
+    run = sample_run(tmp_path / "tiny-native", ["correct", "incorrect", "not_attempted"])
+    md, page, chart = write_report([run], tmp_path / "out")
+    text = md.read_text()
+    assert "| tiny-native | native | tiny | off | offline rule grader | 3 | 1 | 1 | 1 |" in text
+    assert "33.3 [" in text and "Published figures (not measured here)" in text
+    assert all(f"| {name} | {value:.1f} |" in text for name, value in PUBLISHED)
+    html = page.read_text()
+    assert html.count("<details>") == 3 and "Question &lt;0&gt;?" in html
+    assert "Results for &lt;q&gt;" in html and html.count('class="published"') == len(PUBLISHED)
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_of_a_directory_without_results_says_so(tmp_path: Path) -> None:
+    with pytest.raises(NanosearchError, match="has no results.jsonl"):
+        write_report([tmp_path], tmp_path / "out")
+
+
+@pytest.fixture(scope="module")
+def local_endpoint(tiny_qwen3_dir: Path):
+    from nanosearch.eval.local_server import serve_local_model
+
+    with serve_local_model(str(tiny_qwen3_dir), max_tokens=8) as base:
+        yield base
+
+
+def test_in_process_model_answers_openai_chat_requests(local_endpoint: str) -> None:
+    body = {
+        "model": "local",
+        "messages": [{"role": "user", "content": "Where is the Bubye River?"}],
+        "tools": [{"type": "function", "function": {"name": "web_search", "parameters": {}}}],
+        "max_tokens": 5,
+        "temperature": 0,
+        "chat_template_kwargs": {"enable_thinking": False},
+    }
+    reply = httpx.post(f"{local_endpoint}/chat/completions", json=body, timeout=120).json()
+    choice = reply["choices"][0]
+    assert choice["message"]["role"] == "assistant"
+    assert choice["finish_reason"] in ("length", "stop", "tool_calls")
+    assert reply["usage"]["completion_tokens"] <= 5 and reply["usage"]["prompt_tokens"] > 10
+    assert httpx.get(f"{local_endpoint}/models").json()["data"][0]["id"] == "local"
+
+
+def test_in_process_model_refuses_a_prompt_beyond_its_context(local_endpoint: str) -> None:
+    body = {"messages": [{"role": "user", "content": "word " * 40_000}], "max_tokens": 2}
+    reply = httpx.post(f"{local_endpoint}/chat/completions", json=body, timeout=120)
+    assert reply.status_code == 400
+    assert "the model's context is 32768" in reply.json()["error"]["message"]
+    bad = httpx.post(f"{local_endpoint}/chat/completions", json={"messages": []}, timeout=30)
+    assert bad.status_code == 422
