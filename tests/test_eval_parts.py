@@ -217,3 +217,20 @@ def test_in_process_model_refuses_a_prompt_beyond_its_context(local_endpoint: st
     assert "the model's context is 32768" in reply.json()["error"]["message"]
     bad = httpx.post(f"{local_endpoint}/chat/completions", json={"messages": []}, timeout=30)
     assert bad.status_code == 422
+
+
+def test_demo_evaluation_runs_an_in_process_model_over_mcp_stdio(
+    tiny_qwen3_dir: Path, musique_index_dir: Path, tmp_path: Path
+) -> None:
+    """The embedded default end to end: a checkpoint loaded here behind the loopback endpoint,
+    the native runtime, our MCP server over stdio, the offline grader, then the report."""
+    from nanosearch.demo import eval_demo
+
+    eval_demo(tmp_path / "eval", tiny_qwen3_dir, musique_index_dir, questions=2)
+    rows = JsonlLog(tmp_path / "eval" / "results.jsonl").read()
+    assert sorted(r["id"] for r in rows) == ["simpleqa-0", "simpleqa-1"]
+    assert all(r["grader"] == "offline" and r["turns"] >= 1 for r in rows)
+    assert json.loads((tmp_path / "eval" / "run.json").read_text())["model"] == str(tiny_qwen3_dir)
+    assert (tmp_path / "eval" / "report.html").exists()
+    eval_demo(tmp_path / "eval", tiny_qwen3_dir, musique_index_dir, questions=2)  # resumes
+    assert len(JsonlLog(tmp_path / "eval" / "results.jsonl").read()) == 2

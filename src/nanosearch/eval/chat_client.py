@@ -12,6 +12,7 @@ from typing import Any
 from nanosearch.errors import NanosearchError
 from nanosearch.http_client import json_client, post_json
 
+CONTEXT_WORDS = ("context length", "context window", "maximum context", "too long")
 API_KEY_ENV = ("NANOSEARCH_MODEL_API_KEY", "OPENAI_API_KEY")
 CUT_TAGS = ("tool_call", "tool", "answer")
 
@@ -48,6 +49,17 @@ def api_key_from_env() -> str | None:
     return None
 
 
+class ContextOverflowError(NanosearchError):
+    """The endpoint refused a request for being longer than the model's context."""
+
+
+def is_context_overflow(message: str) -> bool:
+    """Whether an endpoint's refusal says the prompt is beyond the model's context (vLLM,
+    llama.cpp and OpenAI word it differently)."""
+    lowered = message.lower()
+    return any(words in lowered for words in CONTEXT_WORDS)
+
+
 @dataclass(frozen=True, slots=True)
 class ChatReply:
     content: str
@@ -76,7 +88,12 @@ class ChatEndpoint:
         }
         if stop:
             body["stop"] = stop
-        reply = post_json(self._http, "/chat/completions", body, retries=s.retries)
+        try:
+            reply = post_json(self._http, "/chat/completions", body, retries=s.retries)
+        except NanosearchError as error:
+            if "answered 400" in str(error) and is_context_overflow(str(error)):
+                raise ContextOverflowError(str(error)) from None
+            raise
         try:
             choice = reply["choices"][0]
             message = choice.get("message") or {}

@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from nanosearch.eval.agents.base import AgentLimits, AgentRun, text_of
-from nanosearch.eval.chat_client import ChatSettings
+from nanosearch.eval.chat_client import ChatSettings, is_context_overflow
 from nanosearch.eval.mcp_connection import McpTarget
 
 ERROR_PREFIXES = ("Error", "error")
@@ -91,8 +91,8 @@ class CodeAgentRuntime:
         )
         try:
             output = agent.run(question)
-        except AgentError:
-            if over_budget.is_set():
+        except AgentError as error:
+            if over_budget.is_set() or is_context_overflow(str(error)):
                 return run.finish(None, "token_budget")
             raise
         hit_limit = any(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from nanosearch.env.policy import STOP_STRINGS
 from nanosearch.env.runner import INVALID_HINT
 from nanosearch.eval.agents.base import AgentLimits, AgentRun
-from nanosearch.eval.chat_client import ChatEndpoint, ChatSettings
+from nanosearch.eval.chat_client import ChatEndpoint, ChatSettings, ContextOverflowError
 from nanosearch.eval.mcp_connection import McpConnection
 from nanosearch.protocol import parse_turn, render_result, system_prompt
 
@@ -34,7 +34,10 @@ class NativeAgent:
             {"role": "user", "content": question},
         ]
         for turn in range(self.limits.max_turns):
-            reply = self.endpoint.complete(messages, stop=list(STOP_STRINGS))
+            try:
+                reply = self.endpoint.complete(messages, stop=list(STOP_STRINGS))
+            except ContextOverflowError:
+                return run.finish(None, "token_budget")
             parsed = parse_turn(reply.content, self.tool_names)
             tool_call = (
                 [{"name": parsed.tool_name, "arguments": parsed.tool_arguments}]

@@ -14,7 +14,7 @@ import contextlib
 from typing import Any
 
 from nanosearch.eval.agents.base import AgentLimits, AgentRun, StopReason, text_of
-from nanosearch.eval.chat_client import ChatSettings
+from nanosearch.eval.chat_client import ChatSettings, is_context_overflow
 from nanosearch.eval.mcp_connection import McpConnection
 
 
@@ -88,6 +88,10 @@ class ReactAgent:
                         )
                 if stop_now:
                     break
+        except Exception as error:
+            if type(error).__name__ != "BadRequestError" or not is_context_overflow(str(error)):
+                raise
+            stop = "token_budget"
         finally:
             await _close(stream)
         return run.finish(final, stop)
