@@ -285,19 +285,22 @@ def bar_chart(runs: list[Run], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     labels = [run.label for run in runs] + [f"{name}\n(published)" for name, _ in PUBLISHED]
-    values = [100 * run.summary["accuracy"] for run in runs] + [v for _, v in PUBLISHED]
+    measured = [100 * run.summary["accuracy"] for run in runs]
+    published = [value for _, value in PUBLISHED]
     errors = [
-        [100 * (r.summary["accuracy"] - r.summary["accuracy_ci95"][0]) for r in runs]
-        + [0] * len(PUBLISHED),
-        [100 * (r.summary["accuracy_ci95"][1] - r.summary["accuracy"]) for r in runs]
-        + [0] * len(PUBLISHED),
+        [100 * (r.summary["accuracy"] - r.summary["accuracy_ci95"][0]) for r in runs],
+        [100 * (r.summary["accuracy_ci95"][1] - r.summary["accuracy"]) for r in runs],
     ]
-    colours = ["tab:blue"] * len(runs) + ["lightgrey"] * len(PUBLISHED)
     figure, axes = plt.subplots(figsize=(max(6, 1.1 * len(labels)), 4.5))
-    bars = axes.bar(range(len(labels)), values, color=colours, yerr=errors, capsize=4)
-    for bar in bars[len(runs) :]:
-        bar.set_hatch("//")
-        bar.set_edgecolor("grey")
+    axes.bar(range(len(runs)), measured, color="tab:blue", yerr=errors, capsize=4)
+    axes.bar(
+        range(len(runs), len(labels)),
+        published,
+        color="lightgrey",
+        hatch="//",
+        edgecolor="grey",
+    )
+    values = measured + published
     for x, value in enumerate(values):
         axes.text(x, value + 1, f"{value:.1f}", ha="center", fontsize=8)
     axes.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
