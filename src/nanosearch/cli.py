@@ -273,6 +273,14 @@ def train(
         typer.echo(line)
 
 
+JudgeUrl = Annotated[
+    str | None, typer.Option(help="The LLM judge's OpenAI-compatible endpoint (…/v1).")
+]
+JudgeModel = Annotated[str | None, typer.Option(help="The judge's model name.")]
+JudgeKey = Annotated[
+    str | None,
+    typer.Option(envvar="NANOSEARCH_JUDGE_API_KEY", help="The judge's key.", show_default=False),
+]
 eval_app = typer.Typer(help="Evaluate agents: SimpleQA through MCP tools.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
@@ -325,14 +333,9 @@ def eval_simpleqa(
     grader: Annotated[str, typer.Option(help="offline (rules) or llm (a judge endpoint).")] = (
         "offline"
     ),
-    judge_base_url: Annotated[
-        str | None, typer.Option(help="Judge's OpenAI-compatible endpoint (--grader llm).")
-    ] = None,
-    judge_model: Annotated[str | None, typer.Option(help="Judge's model name.")] = None,
-    judge_api_key: Annotated[
-        str | None,
-        typer.Option(envvar="NANOSEARCH_JUDGE_API_KEY", help="Judge's key.", show_default=False),
-    ] = None,
+    judge_base_url: JudgeUrl = None,
+    judge_model: JudgeModel = None,
+    judge_api_key: JudgeKey = None,
     thinking: Annotated[
         str, typer.Option(help="on, off (sent as enable_thinking) or auto (not sent).")
     ] = "off",
@@ -360,14 +363,9 @@ def eval_simpleqa(
 @eval_app.command("agreement")
 @friendly_errors
 def eval_agreement(
-    judge_base_url: Annotated[
-        str | None, typer.Option(help="Judge's OpenAI-compatible endpoint (…/v1).")
-    ] = None,
-    judge_model: Annotated[str | None, typer.Option(help="Judge's model name.")] = None,
-    judge_api_key: Annotated[
-        str | None,
-        typer.Option(envvar="NANOSEARCH_JUDGE_API_KEY", help="Judge's key.", show_default=False),
-    ] = None,
+    judge_base_url: JudgeUrl = None,
+    judge_model: JudgeModel = None,
+    judge_api_key: JudgeKey = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
 ) -> None:
     """Agreement of the offline grader (and the LLM judge, if given) with the labelled hard
