@@ -33,7 +33,8 @@ from tests.agent_model import QUERY, build_tool_calling_model
 from tests.conftest import TOKENIZER_DIR
 from tests.vllm_server import vllm_server
 
-pytestmark = pytest.mark.slow
+# Fitting the agent model (first run only) and starting vLLM come before the first test.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 SERVED = "tiny-agent"
 
 
