@@ -4,7 +4,6 @@ and how to sample from it. Every runtime (native, LangGraph, smolagents) is buil
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -13,7 +12,6 @@ from nanosearch.errors import NanosearchError
 from nanosearch.http_client import json_client, post_json
 
 CONTEXT_WORDS = ("context length", "context window", "maximum context", "too long")
-API_KEY_ENV = ("NANOSEARCH_MODEL_API_KEY", "OPENAI_API_KEY")
 CUT_TAGS = ("tool_call", "tool", "answer")
 
 
@@ -40,13 +38,6 @@ class ChatSettings:
     def described(self) -> dict[str, Any]:
         """The settings as a run records them (the key is never written)."""
         return {key: value for key, value in asdict(self).items() if key != "api_key"}
-
-
-def api_key_from_env() -> str | None:
-    for name in API_KEY_ENV:
-        if os.environ.get(name):
-            return os.environ[name]
-    return None
 
 
 class ContextOverflowError(NanosearchError):

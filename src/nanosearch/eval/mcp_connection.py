@@ -40,6 +40,11 @@ class McpTarget:
     def stdio_command(self) -> tuple[str, list[str]]:
         return sys.executable, ["-m", "nanosearch.cli", "mcp", "--index", str(self.index)]
 
+    def auth_headers(self) -> dict[str, str] | None:
+        """The bearer key of a server reached by URL: given, or ``NANOSEARCH_API_KEY``."""
+        key = self.api_key or os.environ.get("NANOSEARCH_API_KEY")
+        return {"Authorization": f"Bearer {key}"} if key else None
+
     def described(self) -> str:
         return f"stdio:{self.index}" if self.index is not None else str(self.url)
 
@@ -101,9 +106,9 @@ class McpConnection:
             import httpx
             from mcp.client.streamable_http import streamable_http_client
 
-            key = self.target.api_key or os.environ.get("NANOSEARCH_API_KEY")
-            headers = {"Authorization": f"Bearer {key}"} if key else None
-            client = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(60, read=300))
+            client = httpx.AsyncClient(
+                headers=self.target.auth_headers(), timeout=httpx.Timeout(60, read=300)
+            )
             return _TwoStreams(streamable_http_client(self.target.url, http_client=client))
         from mcp import StdioServerParameters
         from mcp.client.stdio import stdio_client

@@ -80,7 +80,6 @@ class EvalOutcome:
     summary: dict[str, Any]
     done_before: int
     answered: int
-    graded: int
     failures: list[tuple[str, str]]
     wall_s: float
 
@@ -120,7 +119,7 @@ def run_eval(run: EvalRun) -> EvalOutcome:
     bar = _progress(len(run.questions), len(graded & asked), run.progress)
     to_grade = [answered[q["id"]] for q in todo if q["id"] in answered]
     to_answer = [q for q in todo if q["id"] not in answered]
-    new_answers = new_grades = 0
+    new_answers = 0
 
     def finish_row(answer_row: dict[str, Any]) -> None:
         grade = run.grader.grade(
@@ -139,7 +138,6 @@ def run_eval(run: EvalRun) -> EvalOutcome:
     for answer_row in to_grade:
         try:
             finish_row(answer_row)
-            new_grades += 1
         except NanosearchError as error:
             failures.append((answer_row["id"], f"grading: {error}"))
         bar.update(1)
@@ -166,7 +164,6 @@ def run_eval(run: EvalRun) -> EvalOutcome:
                 finish_row(row)
 
             new_answers = _run_all(solve, to_answer, run.concurrency, bar, failures)
-            new_grades += new_answers
     bar.close()
     rows = _in_question_order(results.read(), run.questions)
     summary = {**summarize(rows), "grader": run.grader.name, "run": run.description()}
@@ -176,7 +173,6 @@ def run_eval(run: EvalRun) -> EvalOutcome:
         summary,
         len(graded & asked),
         new_answers,
-        new_grades,
         failures,
         time.perf_counter() - started,
     )

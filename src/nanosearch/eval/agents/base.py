@@ -4,7 +4,7 @@ the prediction, the trajectory (every model turn, tool call and result) and its 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 StopReason = Literal["answer", "max_turns", "token_budget"]
@@ -66,9 +66,6 @@ class AgentRun:
             "tokens": self.prompt_tokens + self.completion_tokens,
             "stop": self.stop,
         }
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def strip_thinking(text: str) -> str:

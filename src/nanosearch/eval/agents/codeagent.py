@@ -23,10 +23,10 @@ def server_parameters(target: McpTarget) -> Any:
     import os
 
     if target.url is not None:
-        key = target.api_key or os.environ.get("NANOSEARCH_API_KEY")
         parameters: dict[str, Any] = {"url": target.url, "transport": "streamable-http"}
-        if key:
-            parameters["headers"] = {"Authorization": f"Bearer {key}"}
+        headers = target.auth_headers()
+        if headers:
+            parameters["headers"] = headers
         return parameters
     from mcp import StdioServerParameters
 
