@@ -268,9 +268,33 @@ def train(
     """Train with DAPO through the recipe's stages, each from the previous stage's weights."""
     from nanosearch.train.curriculum import train_recipe
 
-    result = train_recipe(recipe, out, resume=resume)
+    result = train_recipe(recipe, out, resume=resume, echo=typer.echo)
     for line in result.summary():
         typer.echo(line)
+
+
+@app.command()
+@friendly_errors
+def world(
+    out: Annotated[Path, typer.Option(help="Directory to write the world to.")],
+    seed: Annotated[int, typer.Option(help="The world's seed: the same seed, the same world.")] = 0,
+    entities: Annotated[int, typer.Option(help="How many entities (50 or more).")] = 600,
+) -> None:
+    """Generate a synthetic world: a fictional encyclopedia (corpus.jsonl), 1- to 3-hop questions
+    split by subject entity (questions/train|dev|test.jsonl) and its tokenizer."""
+    from nanosearch.world import build_world, read_description
+
+    if entities < 50:
+        raise NanosearchError(f"--entities must be at least 50, got {entities}")
+    directory = build_world(seed, entities, out)
+    description = read_description(directory)
+    kinds = ", ".join(f"{n} {kind}" for kind, n in description["entities_by_kind"].items())
+    typer.echo(f"world of seed {seed}: {description['entities']} entities ({kinds})")
+    for split, hops in description["questions_by_hops"].items():
+        by_hops = ", ".join(f"{n} {h}-hop" for h, n in hops.items())
+        typer.echo(f"{split}: {description['questions'][split]} questions ({by_hops})")
+    typer.echo(f"corpus: {directory / 'corpus.jsonl'} (index it with `nanosearch index --corpus`)")
+    typer.echo(f"tokenizer: {directory / 'tokenizer'}")
 
 
 JudgeUrl = Annotated[

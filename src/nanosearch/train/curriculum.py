@@ -4,12 +4,15 @@ final weights, resumable after a kill at any point.
 A run directory holds::
 
     recipe.yaml              the recipe as validated
-    data/train.jsonl         the mixture's training questions (dev.jsonl: the held-out split)
+    world/                   the synthetic world (recipes with a ``world`` section)
+    data/train.jsonl         the training questions (dev.jsonl, test.jsonl: the held-out splits)
     index/                   the search index (unless the recipe names one)
-    base-model/              the tiny model built from a config (tiny recipes only)
+    base-model/              the tiny model built from a config, or the world's format-only base
     stage-1/                 checkpoint-N/ (weights, optimizer, step), metrics.jsonl,
       final/                 tensorboard/, and the stage's final weights (+ .complete)
+    base-eval.json           held-out metrics of the starting weights (recipes with evaluation)
     rewards.png              reward curves of every stage
+    learning.png, summary.json   held-out exact match by step; base, stages and final metrics
     model/                   the final model with YaRN scaling, and SERVING.md
 """
 
@@ -19,7 +22,8 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,7 @@ from nanosearch.assets import MUSIQUE_SAMPLE
 from nanosearch.data import build_mixture, load_musique, split_dev
 from nanosearch.errors import NanosearchError
 from nanosearch.train.export import SERVING_NOTE, export_model
+from nanosearch.train.heldout import HeldOutCallback
 from nanosearch.train.metrics import (
     METRICS_FILE,
     PLOT_FILE,
@@ -35,6 +40,7 @@ from nanosearch.train.metrics import (
     reward_span,
     truncate_metrics,
 )
+from nanosearch.train.progress import StageProgress
 from nanosearch.train.recipe import BUNDLED, Recipe, StageSection, load_recipe
 from nanosearch.train.rollout import (
     StageRollout,
@@ -64,6 +70,7 @@ class TrainResult:
     plot: Path
     model: Path
     data_message: str
+    summary_lines: list[str] = field(default_factory=list)
 
     def summary(self) -> list[str]:
         lines = [f"data: {self.data_message}"]
@@ -72,6 +79,7 @@ class TrainResult:
             rewards = f"reward {span[0]:+.3f} → {span[1]:+.3f}" if span else "no step logged"
             done = " (already done, skipped)" if stage.skipped else ""
             lines.append(f"stage {number} {stage.name}: {rewards}{done}; weights {stage.final}")
+        lines += self.summary_lines
         lines += [
             f"metrics: {self.out}/stage-*/metrics.jsonl",
             f"tensorboard: {self.out}/stage-*/tensorboard",
@@ -90,11 +98,20 @@ def is_complete(directory: Path) -> bool:
 
 
 def train_recipe(
-    recipe_path: str | Path, out: str | Path | None = None, resume: bool = False
+    recipe_path: str | Path,
+    out: str | Path | None = None,
+    resume: bool = False,
+    echo: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Run every stage of a recipe into ``out`` (default ``runs/<recipe name>``)."""
+    """Run every stage of a recipe into ``out`` (default ``runs/<recipe name>``). ``echo``
+    gets one progress line per phase and stage (nothing is printed without it)."""
+    from nanosearch.train import summary as run_summary
+
     recipe = load_recipe(recipe_path)
     out = Path(out) if out is not None else Path("runs") / Path(recipe_path).resolve().name
+    say = echo or (lambda line: None)
+    if echo is not None:
+        quiet_libraries()
     state = process_state()
     with state.main_process_first():
         if state.is_main_process:
@@ -102,20 +119,44 @@ def train_recipe(
             (out / "recipe.yaml").write_text(
                 json.dumps(recipe.model_dump(mode="json"), indent=2) + "\n"
             )
-        train, _, message = prepare_data(recipe, out / "data", write=state.is_main_process)
-        engine = prepare_index(recipe, out / "index")
-        current = prepare_model(recipe, out / "base-model")
+        world = prepare_world(recipe, out / "world", say)
+        data = prepare_data(recipe, out / "data", write=state.is_main_process, world=world)
+        train, dev, message = data
+        engine = prepare_index(recipe, out / "index", world=world)
+        current = prepare_model(
+            recipe, out / "base-model", world=world, train=train, engine=engine, say=say
+        )
+    tests = read_split(out / "data", "test")
+    evaluation = recipe.evaluation if dev else None
+    if evaluation is not None and state.is_main_process:
+        run_summary.evaluate_base(recipe, out, current, engine, dev, tests, world, say)
     results = []
+    offset = 0
     for number, stage in enumerate(recipe.stages, start=1):
         directory = stage_dir(out, number)
         final = directory / "final"
         if is_complete(directory):
             logger.warning("stage %d (%s) is already complete: skipped", number, stage.name)
+            say(f"stage {number} {stage.name}: already complete, skipped")
             results.append(StageResult(stage.name, directory, final, True))
         else:
-            run_stage(recipe, stage, number, current, directory, train, engine, resume)
+            pool = stage_pool(train, stage, recipe.training.seed + number)
+            run_stage(
+                recipe,
+                stage,
+                number,
+                current,
+                directory,
+                pool,
+                engine,
+                resume,
+                dev=dev if evaluation else None,
+                offset=offset,
+                echo=echo,
+            )
             results.append(StageResult(stage.name, directory, final, False))
         state.wait_for_everyone()
+        offset += stage.steps
         current = str(final)
     plot, model = out / PLOT_FILE, out / "model"
     if state.is_main_process:
@@ -125,8 +166,59 @@ def train_recipe(
         ]
         plot_rewards(stages, plot)
         export_model(Path(current), model)
+    lines: list[str] = []
+    if evaluation is not None and state.is_main_process:
+        lines = run_summary.finish(recipe, out, current, engine, tests, say)
     state.wait_for_everyone()
-    return TrainResult(out, results, plot, model, message)
+    return TrainResult(out, results, plot, model, message, lines)
+
+
+def quiet_libraries() -> None:
+    """Full logs go to the run directory; the console keeps our progress lines."""
+    import warnings
+
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="transformers")
+
+
+def prepare_world(recipe: Recipe, directory: Path, say: Callable[[str], None]) -> Path | None:
+    if recipe.world is None:
+        return None
+    from nanosearch.world import build_world
+
+    if not (directory / "world.json").is_file():
+        say(f"world: seed {recipe.world.seed}, {recipe.world.entities} entities → {directory}")
+    return build_world(recipe.world.seed, recipe.world.entities, directory)
+
+
+def read_split(directory: Path, name: str) -> list[dict[str, Any]]:
+    path = directory / f"{name}.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def stage_pool(train: list[dict[str, Any]], stage: StageSection, seed: int) -> list[dict[str, Any]]:
+    """The stage's training questions: all of them, or drawn by the stage's hop weights (as
+    many as the training set holds, with replacement within a hop count)."""
+    if stage.hops is None:
+        return train
+    import random
+
+    rng = random.Random(seed)
+    by_hops: dict[int, list[dict[str, Any]]] = {}
+    for example in train:
+        by_hops.setdefault(int(example.get("hops", 0)), []).append(example)
+    weights = {h: w for h, w in stage.hops.items() if w > 0 and by_hops.get(h)}
+    if not weights:
+        raise NanosearchError(
+            f"stage {stage.name!r}: no training question has the hop counts {sorted(stage.hops)}"
+        )
+    chosen = rng.choices(sorted(weights), [weights[h] for h in sorted(weights)], k=len(train))
+    return [rng.choice(by_hops[h]) for h in chosen]
 
 
 def process_state() -> Any:
@@ -150,8 +242,19 @@ def _claim(out: Path, resume: bool) -> None:
 
 
 def prepare_data(
-    recipe: Recipe, directory: Path, write: bool = True
+    recipe: Recipe, directory: Path, write: bool = True, world: Path | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    if world is not None:
+        from nanosearch.world import read_questions
+
+        splits = {name: read_questions(world, name) for name in ("train", "dev", "test")}
+        if write:
+            directory.mkdir(parents=True, exist_ok=True)
+            for name, rows in splits.items():
+                text = "".join(json.dumps(r) + "\n" for r in rows)
+                (directory / f"{name}.jsonl").write_text(text)
+        counts = ", ".join(f"{len(rows)} {name}" for name, rows in splits.items())
+        return splits["train"], splits["dev"], f"world {world}: {counts} (split by subject)"
     source = recipe.data.musique
     source = str(MUSIQUE_SAMPLE) if source == BUNDLED else recipe.resolve(source)
     examples = load_musique(source, recipe.data.split)
@@ -165,7 +268,7 @@ def prepare_data(
     return train, dev, f"{mixture.message}; {len(train)} train, {len(dev)} dev"
 
 
-def prepare_index(recipe: Recipe, directory: Path) -> Any:
+def prepare_index(recipe: Recipe, directory: Path, world: Path | None = None) -> Any:
     from nanosearch.corpus import read_corpus
     from nanosearch.search import build_index, load
 
@@ -173,7 +276,9 @@ def prepare_index(recipe: Recipe, directory: Path) -> Any:
         return load(recipe.resolve(recipe.index.path))
     if (directory / "manifest.json").is_file():
         return load(directory)
-    if recipe.index.corpus == BUNDLED:
+    if world is not None:
+        corpus, corpus_format = world / "corpus.jsonl", "jsonl"
+    elif recipe.index.corpus == BUNDLED:
         corpus, corpus_format = MUSIQUE_SAMPLE, "musique"
     else:
         corpus = Path(recipe.resolve(recipe.index.corpus))
@@ -186,9 +291,36 @@ def prepare_index(recipe: Recipe, directory: Path) -> Any:
     )
 
 
-def prepare_model(recipe: Recipe, directory: Path) -> str:
-    """The starting weights: a hub id or path, or a tiny model built once into the run."""
+def prepare_model(
+    recipe: Recipe,
+    directory: Path,
+    *,
+    world: Path | None = None,
+    train: list[dict[str, Any]] | None = None,
+    engine: Any = None,
+    say: Callable[[str], None] = lambda line: None,
+) -> str:
+    """The starting weights: a hub id or path, a tiny model built once into the run, or the
+    world's format-only base pretrained once into the run."""
     section = recipe.model
+    if section.world_base is not None:
+        from nanosearch.env import EngineTools
+        from nanosearch.world import BaseSettings, is_complete_base, pretrain_base, read_description
+
+        assert world is not None and train is not None
+        if not is_complete_base(directory):
+            settings = BaseSettings(**section.world_base.model_dump())
+            say(f"base: pretraining the format-only base on {len(train)} training questions")
+            pretrain_base(
+                train,
+                EngineTools(engine),
+                world / "tokenizer",
+                read_description(world)["mentions"],
+                directory,
+                settings,
+                progress=say,
+            )
+        return str(directory)
     if section.tiny is None:
         assert section.name_or_path is not None
         return recipe.resolve(section.name_or_path)
@@ -242,6 +374,10 @@ def run_stage(
     train: list[dict[str, Any]],
     engine: Any,
     resume: bool,
+    *,
+    dev: list[dict[str, Any]] | None = None,
+    offset: int = 0,
+    echo: Callable[[str], None] | None = None,
 ) -> None:
     state = process_state()
     directory.mkdir(parents=True, exist_ok=True)
@@ -265,7 +401,9 @@ def run_stage(
             "stage %d (%s): resuming from %s at step %d", number, stage.name, checkpoint, step
         )
     state.wait_for_everyone()
-    trainer = build_trainer(recipe, stage, number, start, directory, train, engine)
+    trainer = build_trainer(
+        recipe, stage, number, start, directory, train, engine, dev=dev, offset=offset, echo=echo
+    )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = directory / "final"
     if trainer.accelerator.is_main_process:
@@ -286,6 +424,10 @@ def build_trainer(
     directory: Path,
     train: list[dict[str, Any]],
     engine: Any,
+    *,
+    dev: list[dict[str, Any]] | None = None,
+    offset: int = 0,
+    echo: Callable[[str], None] | None = None,
 ) -> Any:
     from datasets import Dataset
     from torch.utils.tensorboard import SummaryWriter
@@ -293,7 +435,7 @@ def build_trainer(
     from transformers.integrations import TensorBoardCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from nanosearch.env import ChatFormat, EngineTools
+    from nanosearch.env import ChatFormat, EngineTools, EnvConfig
 
     # rollout_func is experimental in TRL 1.16; we pin that version and test against it.
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
@@ -360,18 +502,46 @@ def build_trainer(
     )
     dataset = Dataset.from_list([{"prompt": e["question"], "id": e["id"]} for e in train])
     writer = SummaryWriter(log_dir=str(directory / "tensorboard"))
-    return GRPOTrainer(
+    callbacks: list[Any] = [
+        MetricsFile(directory / METRICS_FILE, stage.name),
+        TensorBoardCallback(tb_writer=writer),
+    ]
+    heldout = None
+    if dev and recipe.evaluation is not None:
+        evaluation = recipe.evaluation
+        heldout = HeldOutCallback(
+            tokenizer=tokenizer,
+            chat=chat,
+            tools=EngineTools(engine),
+            examples=dev[: evaluation.dev_questions],
+            config=EnvConfig(
+                max_turns=evaluation.max_turns,
+                token_budget=evaluation.context_tokens,
+                result_chars=generation.result_chars,
+                turn_tokens=generation.turn_tokens,
+            ),
+            every=evaluation.every_steps,
+            metrics_path=directory / METRICS_FILE,
+            stage=stage.name,
+            writer=writer,
+        )
+        callbacks.append(heldout)
+    trainer = GRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
         args=config,
         train_dataset=dataset,
         processing_class=tokenizer,
         rollout_func=rollout,
-        callbacks=[
-            MetricsFile(directory / METRICS_FILE, stage.name),
-            TensorBoardCallback(tb_writer=writer),
-        ],
+        callbacks=callbacks,
     )
+    if echo is not None:
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(StageProgress(f"stage {number} {stage.name}", heldout, echo))
+    return trainer
 
 
 def _has_accelerator() -> bool:

@@ -36,16 +36,37 @@ class TinyModel(Section):
     eos_logit: float | None = Field(default=9.0, ge=0)
 
 
+class WorldBase(Section):
+    """The world's format-only base (:mod:`nanosearch.world.base`): its shape and pretraining."""
+
+    hidden_size: int = Field(default=64, ge=8)
+    intermediate_size: int = Field(default=256, ge=8)
+    num_hidden_layers: int = Field(default=3, ge=1)
+    num_attention_heads: int = Field(default=2, ge=1)
+    num_key_value_heads: int = Field(default=1, ge=1)
+    head_dim: int = Field(default=64, ge=8)
+    transcripts_per_question: int = Field(default=1, ge=1)
+    epochs: int = Field(default=1, ge=1)
+    batch_size: int = Field(default=16, ge=1)
+    learning_rate: float = Field(default=3e-3, gt=0)
+    max_turns: int = Field(default=4, ge=1)
+    token_budget: int = Field(default=1024, ge=64)
+    result_chars: int = Field(default=600, ge=64)
+    seed: int = 0
+
+
 class ModelSection(Section):
     name_or_path: str | None = None
     tokenizer: str | None = None
     tiny: TinyModel | None = None
+    world_base: WorldBase | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
 
     @model_validator(mode="after")
     def one_source(self) -> ModelSection:
-        if (self.name_or_path is None) == (self.tiny is None):
-            raise ValueError("give exactly one of 'name_or_path' and 'tiny'")
+        sources = [self.name_or_path, self.tiny, self.world_base]
+        if sum(source is not None for source in sources) != 1:
+            raise ValueError("give exactly one of 'name_or_path', 'tiny' and 'world_base'")
         if self.tiny is not None and self.tokenizer is None:
             raise ValueError("a tiny model needs 'tokenizer' (a directory or 'bundled')")
         return self
@@ -59,6 +80,25 @@ class DataSection(Section):
     mixture: dict[int, int] = Field(default_factory=lambda: {2: 7000, 3: 2150, 4: 1175})
     dev_fraction: float = Field(default=0.1, gt=0, lt=1)
     seed: int = 0
+
+
+class WorldSection(Section):
+    """A synthetic world (:mod:`nanosearch.world`) generated into the run directory: its
+    questions replace ``data`` and its corpus replaces ``index.corpus``."""
+
+    seed: int = 0
+    entities: int = Field(default=600, ge=50)
+
+
+class EvaluationSection(Section):
+    """Held-out evaluation during training: greedy episodes on the dev split every
+    ``every_steps`` steps and at each stage's end (the test split only before and after
+    training). One fixed environment for every evaluation, so the curves are comparable."""
+
+    every_steps: int = Field(default=10, ge=1)
+    dev_questions: int | None = Field(default=None, ge=1)
+    max_turns: int = Field(default=4, ge=1)
+    context_tokens: int = Field(default=1024, ge=64)
 
 
 class IndexSection(Section):
@@ -131,6 +171,15 @@ class StageSection(Section):
     rewards: dict[str, float]
     gate: str | None = None
     learning_rate: float | None = Field(default=None, gt=0)
+    hops: dict[int, float] | None = None  # training questions by hop count, relative weights
+
+    @model_validator(mode="after")
+    def positive_hops(self) -> StageSection:
+        if self.hops is not None and (
+            not self.hops or any(w < 0 for w in self.hops.values()) or not sum(self.hops.values())
+        ):
+            raise ValueError("hops: give non-negative weights by hop count, not all zero")
+        return self
 
     @model_validator(mode="after")
     def known_rewards(self) -> StageSection:
@@ -151,6 +200,8 @@ class StageSection(Section):
 
 class Recipe(Section):
     model: ModelSection
+    world: WorldSection | None = None
+    evaluation: EvaluationSection | None = None
     data: DataSection = DataSection()
     index: IndexSection = IndexSection()
     dapo: DapoSection = DapoSection()
@@ -168,6 +219,8 @@ class Recipe(Section):
                 f"({batch}) must be a multiple of num_generations "
                 f"({self.training.num_generations})"
             )
+        if self.model.world_base is not None and self.world is None:
+            raise ValueError("model.world_base needs a 'world' section")
         names = [stage.name for stage in self.stages]
         if len(set(names)) != len(names):
             raise ValueError(f"stage names must be unique, got {names}")

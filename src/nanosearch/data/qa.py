@@ -1,0 +1,77 @@
+"""Question-answer JSONL: one ``{question, answer[, answer_aliases], ...}`` object per line (our
+world's files, MuSiQue-style rows), or FlashRAG / Search-R1's ``{question, golden_answers}``.
+
+Every row keeps its other fields (hops, supporting ids) and gets an ``id`` (its own, or its
+line number) and ``problem`` (the question, as the evaluation harness names it).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from nanosearch.errors import NanosearchError
+
+
+def qa_row(raw: Any, line: int) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ValueError(f"expected a JSON object, got {type(raw).__name__}")
+    question = raw.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("needs a non-empty string 'question'")
+    answers = raw.get("golden_answers")
+    answer = raw.get("answer")
+    if not isinstance(answer, str):
+        if isinstance(answers, list) and answers and all(isinstance(a, str) for a in answers):
+            answer = answers[0]
+        else:
+            raise ValueError("needs a string 'answer' (or a list of strings 'golden_answers')")
+    aliases = raw.get("answer_aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise ValueError("'answer_aliases' must be a list of strings")
+    if isinstance(answers, list):
+        aliases = [*aliases, *(a for a in answers if isinstance(a, str) and a != answer)]
+    return {
+        **raw,
+        "id": str(raw.get("id", f"line-{line}")),
+        "question": question,
+        "problem": question,
+        "answer": answer,
+        "answer_aliases": aliases,
+    }
+
+
+def load_qa_jsonl(
+    path: str | Path,
+    *,
+    limit: int | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Read a QA JSONL file; a bad line is an error naming the file, the line and the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise NanosearchError(f"question file not found: {path}")
+    rows = []
+    with path.open(encoding="utf-8") as source:
+        for number, line in enumerate(source, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(qa_row(json.loads(line), number))
+            except json.JSONDecodeError as error:
+                raise NanosearchError(f"{path}: line {number}: not valid JSON ({error})") from None
+            except ValueError as error:
+                raise NanosearchError(f"{path}: line {number}: {error}") from None
+    ids = [row["id"] for row in rows]
+    if len(set(ids)) != len(ids):
+        raise NanosearchError(f"{path}: question ids must be unique")
+    if sample is not None:
+        rows = random.Random(seed).sample(rows, min(sample, len(rows)))
+    if limit is not None:
+        rows = rows[:limit]
+    if not rows:
+        raise NanosearchError(f"{path}: no question in the file")
+    return rows

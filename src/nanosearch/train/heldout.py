@@ -1,0 +1,151 @@
+"""Held-out evaluation while training: greedy episodes on questions the policy never trains on,
+through the same environment, tools and chat framing as the rollouts.
+
+Metrics (all means over questions): ``exact_match`` and ``f1`` against the answer and its
+aliases, ``answer_rate``, ``tool_success`` (calls that ran without error, over all calls),
+``turns``, ``searches``, ``fetches`` and ``searches_per_answered`` (searches of the questions
+that were answered, per answered question); each again by hop count when the questions carry
+one (``hops_1/exact_match``, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from nanosearch.env import ChatFormat, EnvConfig, ToolClient, TransformersPolicy, run_episodes
+from nanosearch.protocol import Episode
+from nanosearch.rewards.answers import exact_match, gold_answers, token_f1
+
+PREFIX = "heldout/"
+BATCH = 128
+logger = logging.getLogger(__name__)
+
+
+def episode_metrics(episodes: Sequence[Episode], examples: Sequence[dict[str, Any]]) -> dict:
+    def summarize(pairs: list[tuple[Episode, dict[str, Any]]]) -> dict[str, float]:
+        count = len(pairs)
+        calls = [c for e, _ in pairs for c in e.tool_calls]
+        answered = [e for e, _ in pairs if e.answer is not None]
+        searches = [sum(c.name == "web_search" for c in e.tool_calls) for e, _ in pairs]
+        answered_searches = [sum(c.name == "web_search" for c in e.tool_calls) for e in answered]
+        return {
+            "questions": count,
+            "exact_match": sum(exact_match(e.answer or "", gold_answers(x)) for e, x in pairs)
+            / count,
+            "f1": sum(token_f1(e.answer or "", gold_answers(x)) for e, x in pairs) / count,
+            "answer_rate": len(answered) / count,
+            "tool_success": sum(c.ok for c in calls) / len(calls) if calls else 0.0,
+            "turns": sum(len(e.model_turns) for e, _ in pairs) / count,
+            "searches": sum(searches) / count,
+            "fetches": sum(c.name == "fetch" for c in calls) / count,
+            "searches_per_answered": (sum(answered_searches) / len(answered) if answered else 0.0),
+        }
+
+    pairs = list(zip(episodes, examples, strict=True))
+    if not pairs:
+        return {}
+    metrics: dict[str, Any] = summarize(pairs)
+    by_hops: dict[int, list[tuple[Episode, dict[str, Any]]]] = defaultdict(list)
+    for episode, example in pairs:
+        if isinstance(example.get("hops"), int):
+            by_hops[example["hops"]].append((episode, example))
+    for hops, group in sorted(by_hops.items()):
+        for name, value in summarize(group).items():
+            metrics[f"hops_{hops}/{name}"] = value
+    return metrics
+
+
+def evaluate_policy(
+    model: Any,
+    tokenizer: Any,
+    chat: ChatFormat,
+    tools: ToolClient,
+    examples: Sequence[dict[str, Any]],
+    config: EnvConfig,
+) -> tuple[dict[str, Any], list[Episode]]:
+    """Greedy episodes for every example, in batches; the model's train/eval mode is restored."""
+    was_training = model.training
+    model.eval()
+    policy = TransformersPolicy(model, tokenizer, temperature=0.0, end_token_id=chat.eos_token_id)
+    episodes: list[Episode] = []
+    try:
+        for start in range(0, len(examples), BATCH):
+            batch = list(examples[start : start + BATCH])
+            episodes += run_episodes(policy, tools, chat, batch, config)
+    finally:
+        model.train(was_training)
+    return episode_metrics(episodes, examples), episodes
+
+
+class HeldOutCallback(TrainerCallback):
+    """Evaluates on the dev questions every ``every`` steps and at the stage's end; each
+    evaluation is a line of ``metrics.jsonl`` (keys under ``heldout/``) and TensorBoard
+    scalars. ``latest`` keeps the last one for progress lines and the run summary."""
+
+    def __init__(
+        self,
+        *,
+        tokenizer: Any,
+        chat: ChatFormat,
+        tools: ToolClient,
+        examples: Sequence[dict[str, Any]],
+        config: EnvConfig,
+        every: int,
+        metrics_path: Path,
+        stage: str,
+        writer: Any = None,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.chat = chat
+        self.tools = tools
+        self.examples = examples
+        self.config = config
+        self.every = every
+        self.metrics_path = metrics_path
+        self.stage = stage
+        self.writer = writer
+        self.latest: dict[str, Any] | None = None
+        self.done_at: int | None = None
+
+    def evaluate(self, model: Any, step: int) -> dict[str, Any]:
+        started = time.perf_counter()
+        metrics, _ = evaluate_policy(
+            model, self.tokenizer, self.chat, self.tools, self.examples, self.config
+        )
+        record = {PREFIX + k: v for k, v in metrics.items()}
+        record[PREFIX + "wall_s"] = round(time.perf_counter() - started, 2)
+        with self.metrics_path.open("a") as sink:
+            sink.write(json.dumps({"stage": self.stage, "step": step, **record}) + "\n")
+        if self.writer is not None:
+            for key, value in record.items():
+                self.writer.add_scalar(key, value, step)
+            self.writer.flush()
+        self.latest, self.done_at = metrics, step
+        return metrics
+
+    def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **_: Any):
+        if (
+            state.is_world_process_zero
+            and model is not None
+            and state.global_step % self.every == 0
+        ):
+            self.evaluate(model, state.global_step)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **_: Any):
+        if state.is_world_process_zero and model is not None and self.done_at != state.global_step:
+            self.evaluate(model, state.global_step)
+
+
+def read_heldout(path: Path) -> list[dict[str, Any]]:
+    """The held-out lines of a stage's ``metrics.jsonl``, by step."""
+    from nanosearch.train.metrics import read_metrics
+
+    return [r for r in read_metrics(path) if PREFIX + "exact_match" in r]

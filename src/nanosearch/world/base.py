@@ -1,0 +1,214 @@
+"""The format-only base model: a tiny Qwen3-architecture model pretrained by plain next-token
+prediction on format-only transcripts (see :mod:`nanosearch.world.transcripts`).
+
+This is not supervised fine-tuning on the task: no transcript was chosen with its gold answer,
+no query was chosen to find it, and the answers are uniform draws from what the results showed.
+The base learns the syntax (how to call a tool, read a result, close an answer) and the
+language of the passages, the role a pretrained Qwen3-4B plays in the report; which query to
+write and which value to answer must come from reinforcement learning.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from nanosearch.world.transcripts import FormatOnlyPolicy, FormatOnlySettings, MentionFinder
+
+PRETRAINING_FILE = "pretraining.json"
+COMPLETE_MARK = ".complete"
+CHUNK = 256  # episodes per environment batch (the tools take at most 512 queries at once)
+
+
+@dataclass(frozen=True)
+class BaseSettings:
+    """The base model's shape and its pretraining."""
+
+    hidden_size: int = 64
+    intermediate_size: int = 256
+    num_hidden_layers: int = 3
+    num_attention_heads: int = 2
+    num_key_value_heads: int = 1
+    head_dim: int = 64
+    transcripts_per_question: int = 1
+    epochs: int = 1
+    batch_size: int = 16
+    learning_rate: float = 3e-3
+    max_turns: int = 4
+    token_budget: int = 1024
+    result_chars: int = 600
+    seed: int = 0
+
+
+def format_only_episodes(
+    examples: Sequence[dict[str, Any]],
+    tools: Any,
+    chat: Any,
+    finder: MentionFinder,
+    *,
+    max_turns: int,
+    token_budget: int,
+    result_chars: int,
+    seed: int,
+    titles: dict[str, str] | None = None,
+    settings: FormatOnlySettings | None = None,
+) -> tuple[list[Any], list[list[str]]]:
+    """Play format-only episodes through the real environment; also return, per episode, the
+    candidates its answer was drawn from (for the chance level)."""
+    from nanosearch.env import EnvConfig, run_episodes
+
+    config = EnvConfig(max_turns=max_turns, token_budget=token_budget, result_chars=result_chars)
+    episodes, pools = [], []
+    for start in range(0, len(examples), CHUNK):
+        chunk = list(examples[start : start + CHUNK])
+        policy = FormatOnlyPolicy(
+            chat.tokenizer,
+            chunk,
+            finder,
+            max_turns=max_turns,
+            seed=seed + start,
+            settings=settings,
+            titles=titles,
+        )
+        episodes += run_episodes(policy, tools, chat, chunk, config)
+        pools += [policy.answer_pools.get(i, []) for i in range(len(chunk))]
+    return episodes, pools
+
+
+def pretrain_base(
+    train_questions: Sequence[dict[str, Any]],
+    tools: Any,
+    tokenizer_dir: str | Path,
+    mentions: Sequence[str],
+    out: str | Path,
+    settings: BaseSettings | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Write the base model to ``out`` (built beside it, renamed in when complete)."""
+    import torch
+    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+
+    from nanosearch.env import ChatFormat
+
+    settings = settings or BaseSettings()
+    out = Path(out)
+    started = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    chat = ChatFormat.from_tokenizer(tokenizer)
+    examples = [q for q in train_questions for _ in range(settings.transcripts_per_question)]
+    episodes, _ = format_only_episodes(
+        examples,
+        tools,
+        chat,
+        MentionFinder(mentions),
+        max_turns=settings.max_turns,
+        token_budget=settings.token_budget,
+        result_chars=settings.result_chars,
+        seed=settings.seed,
+    )
+    sequences = [e.prompt_ids + e.completion_ids for e in episodes]
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=settings.hidden_size,
+        intermediate_size=settings.intermediate_size,
+        num_hidden_layers=settings.num_hidden_layers,
+        num_attention_heads=settings.num_attention_heads,
+        num_key_value_heads=settings.num_key_value_heads,
+        head_dim=settings.head_dim,
+        max_position_embeddings=32_768,
+        rope_theta=1_000_000.0,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=chat.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(settings.seed)
+    model = Qwen3ForCausalLM(config)
+    losses = train_language_model(model, sequences, tokenizer.pad_token_id, settings, progress)
+    model.generation_config.eos_token_id = chat.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    record = {
+        "what_it_saw": (
+            "format-only transcripts of the world's training questions: the real system prompt, "
+            "the question, tool calls whose queries are random spans of the question or names "
+            "seen in earlier results, the real engine's results, and an answer drawn uniformly "
+            "from the names and values in the results, never chosen with the gold answer"
+        ),
+        "settings": asdict(settings),
+        "transcripts": len(sequences),
+        "tokens": sum(len(s) for s in sequences),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "loss_first": losses[0] if losses else None,
+        "loss_last": losses[-1] if losses else None,
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    (staging / PRETRAINING_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    (staging / COMPLETE_MARK).write_text("")
+    shutil.rmtree(out, ignore_errors=True)
+    staging.replace(out)
+    return out
+
+
+def train_language_model(
+    model: Any,
+    sequences: list[list[int]],
+    pad_id: int,
+    settings: BaseSettings,
+    progress: Callable[[str], None] | None = None,
+) -> list[float]:
+    """Next-token prediction on every token of every sequence, in length-sorted batches with a
+    cosine learning rate; returns the loss of each step."""
+    import torch
+
+    rng = random.Random(settings.seed)
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    batches = [
+        order[i : i + settings.batch_size] for i in range(0, len(order), settings.batch_size)
+    ]
+    total = len(batches) * settings.epochs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: min(1.0, (step + 1) / 20) * 0.5 * (1 + math.cos(math.pi * step / total)),
+    )
+    model.train()
+    losses: list[float] = []
+    for epoch in range(settings.epochs):
+        rng.shuffle(batches)
+        for batch in batches:
+            width = max(len(sequences[i]) for i in batch)
+            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            labels = torch.full((len(batch), width), -100, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, i in enumerate(batch):
+                tokens = torch.tensor(sequences[i])
+                ids[row, : len(tokens)] = tokens
+                labels[row, : len(tokens)] = tokens
+                attention[row, : len(tokens)] = 1
+            loss = model(input_ids=ids, attention_mask=attention, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            losses.append(round(loss.item(), 4))
+            if progress is not None and len(losses) % 25 == 0:
+                progress(f"base pretraining: step {len(losses)}/{total}, loss {losses[-1]:.3f}")
+        del epoch
+    model.eval()
+    return losses
+
+
+def is_complete_base(directory: str | Path) -> bool:
+    return (Path(directory) / COMPLETE_MARK).is_file()

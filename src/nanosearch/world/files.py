@@ -1,0 +1,123 @@
+"""A world on disk: plain files the rest of the pipeline already reads.
+
+::
+
+    corpus.jsonl            one passage per entity: {id, title, text} (for ``nanosearch index``)
+    questions/train.jsonl   {id, question, answer, answer_aliases, hops, relations, subject,
+    questions/dev.jsonl      supporting_ids}; split by subject entity
+    questions/test.jsonl
+    tokenizer/              the world's BPE tokenizer (a standard tokenizer directory)
+    world.json              seed, entity and question counts by kind, split and hop count
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from nanosearch.errors import NanosearchError
+from nanosearch.world.generator import SPLITS, World, generate_world, hop_counts
+from nanosearch.world.transcripts import call
+
+WORLD_FILE = "world.json"
+CORPUS_FILE = "corpus.jsonl"
+TOKENIZER_DIR = "tokenizer"
+
+
+def questions_path(directory: Path, split: str) -> Path:
+    return directory / "questions" / f"{split}.jsonl"
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Written beside and renamed into place, so a kill never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w") as sink:
+        for row in rows:
+            sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+        sink.flush()
+        os.fsync(sink.fileno())
+    partial.replace(path)
+
+
+def tokenizer_texts(world: World) -> Iterator[str]:
+    """What the world's tokenizer learns from: the passages, questions and answers, and the
+    protocol's text as the environment writes it (the system prompt, tool calls, results)."""
+    from nanosearch.corpus import Document
+    from nanosearch.protocol import system_prompt
+    from nanosearch.search.hit import Hit, make_snippet
+    from nanosearch.server.pages import format_hits, format_page, page_of
+
+    prompt = system_prompt()
+    for _ in range(50):
+        yield prompt
+    for passage in world.passages:
+        yield passage["title"] + "\n" + passage["text"]
+        hit = Hit(passage["id"], passage["title"], make_snippet(passage["text"]), 1.0)
+        yield format_hits(passage["title"], [hit])
+        document = Document(passage["id"], passage["title"], passage["text"])
+        yield format_page(page_of(document, 0, 4000))
+        yield call("fetch", {"id": passage["id"]})
+    for rows in world.questions.values():
+        for row in rows:
+            yield row["question"]
+            yield call("web_search", {"query": row["question"]})
+            yield f"<answer>{row['answer']}</answer>"
+
+
+def write_world(world: World, out: str | Path, vocab_size: int | None = None) -> Path:
+    from nanosearch.world.tokenizer import DEFAULT_VOCAB, train_tokenizer
+
+    out = Path(out)
+    write_jsonl(out / CORPUS_FILE, world.passages)
+    for split in SPLITS:
+        write_jsonl(questions_path(out, split), world.questions[split])
+    train_tokenizer(tokenizer_texts(world), out / TOKENIZER_DIR, vocab_size or DEFAULT_VOCAB)
+    kinds = Counter(e.kind for e in world.entities.values())
+    description = {
+        "seed": world.seed,
+        "entities": len(world.entities),
+        "entities_by_kind": dict(sorted(kinds.items())),
+        "questions": {s: len(world.questions[s]) for s in SPLITS},
+        "questions_by_hops": {s: hop_counts(world.questions[s]) for s in SPLITS},
+        "mentions": world.mentions(),
+        "titles": {e.id: e.name for e in world.entities.values()},
+    }
+    (out / WORLD_FILE).write_text(json.dumps(description, indent=1) + "\n")
+    return out
+
+
+def build_world(seed: int, entities: int, out: str | Path) -> Path:
+    """Generate and write a world; an existing world of the same seed and size is kept."""
+    out = Path(out)
+    found = read_description(out) if (out / WORLD_FILE).is_file() else None
+    if found is not None:
+        if (found["seed"], found["entities"]) == (seed, entities):
+            return out
+        raise NanosearchError(
+            f"{out} holds a world of seed {found['seed']} with {found['entities']} entities, "
+            f"not seed {seed} with {entities}: choose another directory"
+        )
+    return write_world(generate_world(seed, entities), out)
+
+
+def read_description(directory: str | Path) -> dict[str, Any]:
+    path = Path(directory) / WORLD_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NanosearchError(
+            f"no world at {directory} (make one with `nanosearch world`)"
+        ) from None
+    except json.JSONDecodeError as error:
+        raise NanosearchError(f"{path}: not valid JSON ({error})") from None
+
+
+def read_questions(directory: str | Path, split: str) -> list[dict[str, Any]]:
+    from nanosearch.data.qa import load_qa_jsonl
+
+    return load_qa_jsonl(questions_path(Path(directory), split))

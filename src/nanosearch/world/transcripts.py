@@ -1,0 +1,145 @@
+"""Format-only transcripts: the protocol's syntax without the skill.
+
+:class:`FormatOnlyPolicy` plays episodes through the real environment (the real system prompt,
+engine, result rendering and token framing) but chooses its content at random: each query is a
+random span of the question's words or a name seen in earlier results, a fetch reads a random
+result, and the final answer is drawn **uniformly** from the names and values the results
+showed. The gold answer is never looked at. A model pretrained on these transcripts knows how
+to call tools and answer, and answers about as well as chance: what makes it a searcher has to
+come from reinforcement learning.
+
+The same policy with ``oracle_queries`` searches exactly the titles of the question's
+supporting passages and still answers uniformly: the accuracy of a uniform answerer given
+perfect retrieval, the bound a format-only base should stay under.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nanosearch.env.policy import Generation, GenerationRequest
+
+RESULT = re.compile(r"<result>\n(.*?)\n</result>", re.DOTALL)
+RESULT_ID = re.compile(r"^\s*id: (\S+)", re.MULTILINE)
+WORD = re.compile(r"[A-Za-z0-9']+")
+
+
+@dataclass(frozen=True)
+class FormatOnlySettings:
+    answer_after_call: float = 0.5  # chance to answer once at least one search was made
+    fetch: float = 0.15  # chance that a further call is a fetch
+    query_from_results: float = 0.5  # chance that a further search names something seen
+    max_query_words: int = 4
+
+
+class MentionFinder:
+    """Finds the world's names and values (years, occupations) in a text."""
+
+    def __init__(self, mentions: Sequence[str]) -> None:
+        ordered = sorted(set(mentions), key=len, reverse=True)
+        self.pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, ordered)) + r")\b")
+        self.names = {m for m in mentions if not m.isdigit()}
+
+    def find(self, text: str) -> list[str]:
+        return list(dict.fromkeys(self.pattern.findall(text)))
+
+
+class FormatOnlyPolicy:
+    """A :class:`~nanosearch.env.Policy` that writes random protocol turns (see the module doc)."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        examples: Sequence[dict[str, Any]],
+        finder: MentionFinder,
+        *,
+        max_turns: int,
+        seed: int = 0,
+        settings: FormatOnlySettings | None = None,
+        titles: dict[str, str] | None = None,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.examples = examples
+        self.finder = finder
+        self.max_turns = max_turns
+        self.rng = random.Random(seed)
+        self.settings = settings or FormatOnlySettings()
+        self.titles = titles  # oracle queries when given: supporting id -> title
+        self.end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+        self.answer_pools: dict[int, list[str]] = {}  # episode -> the candidates it drew from
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        generations = []
+        for request in requests:
+            text = self.turn_text(request)
+            ids = list(self.tokenizer.encode(text, add_special_tokens=False))
+            finish = "stop"
+            if text.startswith("<answer>"):
+                ids.append(self.end_id)
+                finish = "eos"
+            ids = ids[: request.max_new_tokens]
+            generations.append(
+                Generation(ids, self.tokenizer.decode(ids), finish)  # type: ignore[arg-type]
+            )
+        return generations
+
+    def turn_text(self, request: GenerationRequest) -> str:
+        example = self.examples[request.episode]
+        seen = RESULT.findall(self.tokenizer.decode(request.input_ids))
+        if self.titles is not None:
+            return self.oracle_turn(request, example, seen)
+        settings, rng = self.settings, self.rng
+        last_turn = request.turn >= self.max_turns - 1
+        if request.turn > 0 and (last_turn or rng.random() < settings.answer_after_call):
+            return self.answer(request.episode, seen)
+        ids = RESULT_ID.findall(seen[-1]) if seen else []
+        if ids and rng.random() < settings.fetch:
+            return call("fetch", {"id": rng.choice(ids)})
+        names = [m for text in seen for m in self.finder.find(text) if m in self.finder.names]
+        if names and rng.random() < settings.query_from_results:
+            return call("web_search", {"query": rng.choice(names)})
+        return call("web_search", {"query": self.question_span(example["question"])})
+
+    def oracle_turn(
+        self, request: GenerationRequest, example: dict[str, Any], seen: list[str]
+    ) -> str:
+        supporting, turn = example["supporting_ids"], request.turn
+        if turn < len(supporting) and turn < self.max_turns - 1:
+            assert self.titles is not None
+            return call("web_search", {"query": self.titles[supporting[turn]]})
+        return self.answer(request.episode, seen)
+
+    def question_span(self, question: str) -> str:
+        words = WORD.findall(question) or [question]
+        length = self.rng.randint(1, min(self.settings.max_query_words, len(words)))
+        start = self.rng.randint(0, len(words) - length)
+        return " ".join(words[start : start + length])
+
+    def answer(self, episode: int, seen: list[str]) -> str:
+        candidates = [m for text in seen for m in self.finder.find(text)]
+        candidates = list(dict.fromkeys(candidates)) or sorted(self.finder.names)
+        self.answer_pools[episode] = candidates
+        return f"<answer>{self.rng.choice(candidates)}</answer>"
+
+
+def call(name: str, arguments: dict[str, Any]) -> str:
+    return "<tool>" + json.dumps({"name": name, "arguments": arguments}) + "</tool>"
+
+
+def uniform_answer_chance(answers_seen: Sequence[tuple[list[str], list[str]]]) -> float:
+    """Expected exact match of a uniform pick: for each (candidates, golds), the share of the
+    distinct candidates that match a gold answer, averaged."""
+    from nanosearch.rewards.answers import normalize_answer
+
+    total = 0.0
+    for candidates, golds in answers_seen:
+        unique = list(dict.fromkeys(candidates))
+        wanted = {normalize_answer(g) for g in golds}
+        if unique:
+            total += sum(normalize_answer(c) in wanted for c in unique) / len(unique)
+    return total / len(answers_seen) if answers_seen else 0.0

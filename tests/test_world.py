@@ -1,0 +1,216 @@
+"""The synthetic world: deterministic per seed, split by subject entity, a tokenizer whose
+protocol tags are single tokens, format-only transcripts that never look at the gold answer, and
+a base model under its chance bound."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from nanosearch.cli import app
+from nanosearch.corpus import read_corpus
+from nanosearch.env import ChatFormat, EngineTools
+from nanosearch.rewards.answers import gold_answers
+from nanosearch.search import SearchEngine, build_index
+from nanosearch.world import build_world, generate_world, read_description, read_questions
+from nanosearch.world.base import BaseSettings, format_only_episodes, pretrain_base
+from nanosearch.world.generator import HOP_SHARES, KINDS
+from nanosearch.world.tokenizer import PROTOCOL_TAGS, SPECIAL_TOKENS
+from nanosearch.world.transcripts import MentionFinder, uniform_answer_chance
+
+ENTITIES = 150
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_world(3, ENTITIES, tmp_path_factory.mktemp("world") / "w")
+
+
+@pytest.fixture(scope="module")
+def world_engine(world_dir: Path) -> SearchEngine:
+    return build_index(
+        read_corpus(world_dir / "corpus.jsonl", progress=False), world_dir / "index", progress=False
+    )
+
+
+@pytest.fixture(scope="module")
+def world_tokenizer(world_dir: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(world_dir / "tokenizer")
+
+
+def test_the_same_seed_gives_the_same_world_and_another_seed_another() -> None:
+    first, again, other = generate_world(5, 120), generate_world(5, 120), generate_world(6, 120)
+    assert first.passages == again.passages and first.questions == again.questions
+    assert first.passages != other.passages
+
+
+def test_the_world_has_five_kinds_and_passages_with_titles(world_dir: Path) -> None:
+    description = read_description(world_dir)
+    assert set(description["entities_by_kind"]) == set(KINDS)
+    passages = [json.loads(line) for line in (world_dir / "corpus.jsonl").read_text().splitlines()]
+    assert len(passages) == ENTITIES
+    assert all(p["title"] and p["text"].count(".") >= 3 for p in passages)
+
+
+def test_no_test_or_dev_question_is_about_a_training_subject(world_dir: Path) -> None:
+    subjects = {
+        s: {q["subject"] for q in read_questions(world_dir, s)} for s in ("train", "dev", "test")
+    }
+    assert subjects["train"] and subjects["dev"] and subjects["test"]
+    assert not subjects["train"] & subjects["test"]
+    assert not subjects["train"] & subjects["dev"]
+    assert not subjects["dev"] & subjects["test"]
+
+
+def test_questions_follow_the_reports_hop_proportions(world_dir: Path) -> None:
+    rows = read_questions(world_dir, "train")
+    for hops, share in HOP_SHARES.items():
+        found = sum(r["hops"] == hops for r in rows) / len(rows)
+        assert abs(found - share) < 0.03, (hops, found)
+
+
+def test_every_answer_is_in_a_supporting_passage(world_dir: Path) -> None:
+    passages = {
+        p["id"]: p for p in map(json.loads, (world_dir / "corpus.jsonl").read_text().splitlines())
+    }
+    for row in read_questions(world_dir, "test"):
+        last = passages[row["supporting_ids"][-1]]
+        assert row["answer"] in last["text"], row
+        assert len(row["supporting_ids"]) == row["hops"]
+
+
+def test_the_world_cli_writes_files_and_refuses_another_world_in_the_same_place(
+    tmp_path: Path,
+) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["world", "--seed", "1", "--entities", "80", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "test:" in result.output and (tmp_path / "questions" / "test.jsonl").is_file()
+    again = runner.invoke(app, ["world", "--seed", "2", "--entities", "80", "--out", str(tmp_path)])
+    assert again.exit_code == 1 and "seed 1" in again.output
+
+
+def test_the_index_command_takes_the_world_corpus_unchanged(
+    world_dir: Path, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        app, ["index", "--corpus", str(world_dir / "corpus.jsonl"), "--out", str(tmp_path / "i")]
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_every_protocol_tag_and_special_token_is_one_token(world_tokenizer: Any) -> None:
+    assert len(world_tokenizer) < 8000
+    for tag in (*PROTOCOL_TAGS, *SPECIAL_TOKENS):
+        assert len(world_tokenizer.encode(tag, add_special_tokens=False)) == 1, tag
+
+
+def test_chat_format_reads_the_world_tokenizer(world_tokenizer: Any) -> None:
+    chat = ChatFormat.from_tokenizer(world_tokenizer)
+    assert chat.eos_token_id == world_tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert chat.user_start.endswith("user\n")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=200))
+def test_the_world_tokenizer_round_trips_any_text(text: str) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(_TOKENIZER_DIR[0])
+    assert tokenizer.decode(tokenizer.encode(text, add_special_tokens=False)) == text
+
+
+_TOKENIZER_DIR: list[Path] = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _remember_tokenizer(world_dir: Path) -> None:
+    _TOKENIZER_DIR[:] = [world_dir / "tokenizer"]
+
+
+def test_transcripts_round_trip_and_answer_from_the_results(
+    world_dir: Path, world_engine: SearchEngine, world_tokenizer: Any
+) -> None:
+    chat = ChatFormat.from_tokenizer(world_tokenizer)
+    questions = read_questions(world_dir, "train")[:40]
+    episodes, pools = format_only_episodes(
+        questions,
+        EngineTools(world_engine),
+        chat,
+        MentionFinder(read_description(world_dir)["mentions"]),
+        max_turns=3,
+        token_budget=1024,
+        result_chars=600,
+        seed=0,
+    )
+    for episode, pool in zip(episodes, pools, strict=True):
+        assert episode.stop_reason == "answer" and episode.tool_calls
+        assert episode.answer in pool
+        text = world_tokenizer.decode(episode.prompt_ids + episode.completion_ids)
+        again = world_tokenizer.encode(text, add_special_tokens=False)
+        assert again == episode.prompt_ids + episode.completion_ids
+
+
+def test_transcripts_do_not_depend_on_the_gold_answer(
+    world_dir: Path, world_engine: SearchEngine, world_tokenizer: Any
+) -> None:
+    """The same questions with their answers replaced give the very same transcripts."""
+    chat = ChatFormat.from_tokenizer(world_tokenizer)
+    questions = read_questions(world_dir, "train")[:30]
+    blind = [{**q, "answer": "?", "answer_aliases": []} for q in questions]
+    finder = MentionFinder(read_description(world_dir)["mentions"])
+    runs = [
+        format_only_episodes(
+            rows,
+            EngineTools(world_engine),
+            chat,
+            finder,
+            max_turns=3,
+            token_budget=1024,
+            result_chars=600,
+            seed=4,
+        )[0]
+        for rows in (questions, blind)
+    ]
+    assert [e.completion_ids for e in runs[0]] == [e.completion_ids for e in runs[1]]
+
+
+def test_uniform_chance_is_the_share_of_matching_candidates() -> None:
+    assert uniform_answer_chance([(["Oslo", "Rome", "Oslo"], ["oslo"]), ([], ["x"])]) == 0.25
+
+
+@pytest.mark.slow
+def test_the_format_only_base_stays_under_its_chance_bound(
+    world_dir: Path, world_engine: SearchEngine, tmp_path: Path
+) -> None:
+    from nanosearch.env import EnvConfig
+    from nanosearch.train.summary import chance_level, evaluate_checkpoint
+
+    train = read_questions(world_dir, "train")
+    base = pretrain_base(
+        train,
+        EngineTools(world_engine),
+        world_dir / "tokenizer",
+        read_description(world_dir)["mentions"],
+        tmp_path / "base",
+        BaseSettings(epochs=1, token_budget=1024),
+    )
+    record = json.loads((base / "pretraining.json").read_text())
+    assert record["loss_last"] < record["loss_first"] / 3
+    tests = read_questions(world_dir, "test")
+    config = EnvConfig(max_turns=3, token_budget=1024, result_chars=600)
+    chance = chance_level(world_dir, world_engine, tests, config)
+    assert 0 < chance["level"] <= chance["bound"] < 0.2
+    metrics = evaluate_checkpoint(str(base), world_engine, tests, config)
+    assert all(gold_answers(q) for q in tests)
+    assert metrics["exact_match"] <= chance["bound"]
