@@ -43,7 +43,7 @@ def minimal_recipe(**overrides: Any) -> dict[str, Any]:
     return {"model": {"tiny": {}, "tokenizer": "bundled"}, "stages": [dict(STAGE)], **overrides}
 
 
-@pytest.mark.parametrize("name", ["tiny-cpu", "jan-nano-4b"])
+@pytest.mark.parametrize("name", ["tiny-cpu", "jan-nano-4b", "world-cpu"])
 def test_shipped_recipes_validate(name: str) -> None:
     recipe = load_recipe(RECIPES / name)
     assert [s.name for s in recipe.stages] and recipe.dapo.epsilon_high == 0.28

@@ -1,0 +1,107 @@
+"""A short run of the world recipe through `nanosearch train`: the world, its index and the
+format-only base are built into the run, held-out metrics are logged during each stage, and the
+run ends with summary.json and learning.png. Learning itself is shown by the demo and
+benchmarks/learning_ablation.py: four steps cannot show it robustly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from nanosearch.errors import NanosearchError
+from nanosearch.train.curriculum import stage_pool, train_recipe
+from nanosearch.train.heldout import read_heldout
+from nanosearch.train.recipe import load_recipe
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "world-cpu" / "recipe.yaml"
+
+
+def small_world_recipe(directory: Path) -> Path:
+    recipe = yaml.safe_load(RECIPE.read_text())
+    recipe["world"] = {"seed": 3, "entities": 150}
+    recipe["training"].update(num_generations=4, per_device_batch_size=8)
+    recipe["evaluation"].update(every_steps=2, dev_questions=16)
+    for stage, steps in zip(recipe["stages"], [2, 1, 1], strict=True):
+        stage["steps"] = steps
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def world_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("world-train")
+    lines: list[str] = []
+    result = train_recipe(small_world_recipe(root / "recipe"), root / "run", echo=lines.append)
+    return {"out": root / "run", "lines": lines, "result": result}
+
+
+@pytest.mark.slow
+def test_a_world_run_builds_its_world_index_and_base(world_run: dict[str, Any]) -> None:
+    out = world_run["out"]
+    assert (out / "world" / "world.json").is_file() and (out / "index" / "manifest.json").is_file()
+    assert json.loads((out / "base-model" / "pretraining.json").read_text())["transcripts"] > 0
+    assert (out / "data" / "test.jsonl").is_file()
+
+
+@pytest.mark.slow
+def test_held_out_metrics_are_logged_during_and_at_the_end_of_each_stage(
+    world_run: dict[str, Any],
+) -> None:
+    out = world_run["out"]
+    steps = [
+        [r["step"] for r in read_heldout(out / f"stage-{n}" / "metrics.jsonl")] for n in (1, 2, 3)
+    ]
+    assert steps == [[2], [1], [1]]
+    record = read_heldout(out / "stage-1" / "metrics.jsonl")[0]
+    for key in ("exact_match", "f1", "answer_rate", "tool_success", "turns", "searches"):
+        assert record[f"heldout/{key}"] >= 0
+    assert "heldout/hops_1/exact_match" in record
+    assert list((out / "stage-1" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.slow
+def test_the_run_summary_has_the_base_each_stage_and_the_final_test(
+    world_run: dict[str, Any],
+) -> None:
+    out = world_run["out"]
+    summary = json.loads((out / "summary.json").read_text())
+    base = summary["base"]
+    assert base["chance"]["level"] <= base["chance"]["bound"]
+    assert base["test"]["questions"] == summary["final"]["test"]["questions"] > 0
+    assert [s["name"] for s in summary["stages"]] == [
+        "tools-and-format",
+        "correctness",
+        "long-context",
+    ]
+    assert [p["step"] for p in summary["learning_curve"]] == [0, 2, 3, 4]
+    assert (out / "learning.png").stat().st_size > 1000
+    assert any(line.startswith("held-out test EM: base") for line in world_run["result"].summary())
+    assert any(line.startswith("stage 1 tools-and-format: step 2/2") for line in world_run["lines"])
+
+
+def test_a_stage_draws_its_questions_by_hop_weights() -> None:
+    recipe = load_recipe(RECIPE)
+    train = [{"id": str(i), "question": f"q{i}", "hops": 1 + i % 3} for i in range(300)]
+    pool = stage_pool(train, recipe.stages[0], seed=0)
+    assert len(pool) == 300 and not any(e["hops"] == 3 for e in pool)
+    assert sum(e["hops"] == 1 for e in pool) > 240
+    assert stage_pool(train, recipe.stages[0].model_copy(update={"hops": None}), 0) is train
+
+
+def test_a_stage_without_questions_of_its_hops_is_an_error() -> None:
+    recipe = load_recipe(RECIPE)
+    with pytest.raises(NanosearchError, match="hop counts"):
+        stage_pool([{"id": "a", "question": "q", "hops": 3}], recipe.stages[0], seed=0)
+
+
+def test_a_world_base_needs_a_world(tmp_path: Path) -> None:
+    recipe = yaml.safe_load(RECIPE.read_text())
+    del recipe["world"]
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(NanosearchError, match="world_base needs a 'world' section"):
+        load_recipe(tmp_path)
