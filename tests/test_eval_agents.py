@@ -254,3 +254,20 @@ def test_report_renders_runs_and_published_rows_in_chromium(
     assert counts.get((250, 250, 250), 0) > 2000  # the published rows' background
     dark = sum(count for colour, count in counts.items() if max(colour) < 80)
     assert dark > 5000  # text was drawn
+
+
+def test_a_qa_jsonl_file_runs_like_simpleqa(
+    vllm: str, musique_index_dir: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "questions.jsonl"
+    rows = [
+        {"id": "q1", "question": "Where does the Bubye River flow?", "answer": "Limpopo River"},
+        {"question": "Who sang Hank Snow's songs?", "golden_answers": ["Hank Snow"]},
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    evaluate(tmp_path / "run", vllm, musique_index_dir, data=str(data))
+    graded = rows_of(tmp_path / "run" / "results.jsonl")
+    assert sorted(r["id"] for r in graded) == ["line-2", "q1"]
+    assert_searched_through_mcp(graded)
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["dataset"]["source"] == "questions.jsonl"

@@ -342,7 +342,11 @@ def eval_simpleqa(
         str | None, typer.Option("--mcp", help="URL of a running MCP server (streamable HTTP).")
     ] = None,
     data: Annotated[
-        str | None, typer.Option(help="SimpleQA CSV path or hub id (default: the bundled set).")
+        str | None,
+        typer.Option(
+            help="SimpleQA CSV path or hub id (default: the bundled set), or a QA JSONL file "
+            "({question, answer[, answer_aliases]} or FlashRAG's {question, golden_answers})."
+        ),
     ] = None,
     limit: Annotated[int | None, typer.Option(help="First N questions (after filters).")] = None,
     sample: Annotated[int | None, typer.Option(help="A seeded random sample of N.")] = None,

@@ -94,14 +94,23 @@ def run_from_options(options: EvalOptions) -> Iterator[str]:
 
     options.check()
     source = options.data or str(SIMPLEQA_TEST)
-    questions = load_simpleqa(
-        source,
-        limit=options.limit,
-        sample=options.sample,
-        seed=options.seed,
-        topics=options.topic,
-        answer_types=options.answer_type,
-    )
+    if source.endswith(".jsonl") and not (options.topic or options.answer_type):
+        from nanosearch.data.qa import load_qa_jsonl
+
+        questions = load_qa_jsonl(
+            source, limit=options.limit, sample=options.sample, seed=options.seed
+        )
+    elif source.endswith(".jsonl"):
+        raise NanosearchError("--topic and --answer-type filter SimpleQA, not a QA JSONL file")
+    else:
+        questions = load_simpleqa(
+            source,
+            limit=options.limit,
+            sample=options.sample,
+            seed=options.seed,
+            topics=options.topic,
+            answer_types=options.answer_type,
+        )
     target = McpTarget(index=options.index, url=options.mcp)
     grader = make_grader(options)
     with ExitStack() as stack:
