@@ -8,10 +8,10 @@ line number) and ``problem`` (the question, as the evaluation harness names it).
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 from typing import Any
 
+from nanosearch.data.source import sample_and_limit
 from nanosearch.errors import NanosearchError
 
 
@@ -68,10 +68,7 @@ def load_qa_jsonl(
     ids = [row["id"] for row in rows]
     if len(set(ids)) != len(ids):
         raise NanosearchError(f"{path}: question ids must be unique")
-    if sample is not None:
-        rows = random.Random(seed).sample(rows, min(sample, len(rows)))
-    if limit is not None:
-        rows = rows[:limit]
+    rows = sample_and_limit(rows, sample, limit, seed)
     if not rows:
         raise NanosearchError(f"{path}: no question in the file")
     return rows

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import ast
 import csv
-import random
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from nanosearch.data.source import is_local_file, load_hub_rows, looks_like_missing_file
+from nanosearch.data.source import (
+    is_local_file,
+    load_hub_rows,
+    looks_like_missing_file,
+    sample_and_limit,
+)
 from nanosearch.errors import NanosearchError
 
 COLUMNS = ("metadata", "problem", "answer")
@@ -74,14 +78,7 @@ def load_simpleqa(
         examples = [e for e in examples if e["topic"] in set(topics)]
     if answer_types:
         examples = [e for e in examples if e["answer_type"] in set(answer_types)]
-    if sample is not None:
-        if sample < 1:
-            raise NanosearchError(f"sample must be at least 1, got {sample}")
-        examples = random.Random(seed).sample(examples, min(sample, len(examples)))
-    if limit is not None:
-        if limit < 1:
-            raise NanosearchError(f"limit must be at least 1, got {limit}")
-        examples = examples[:limit]
+    examples = sample_and_limit(examples, sample, limit, seed)
     if not examples:
         raise NanosearchError(f"{source}: no SimpleQA question left after the filters")
     return examples

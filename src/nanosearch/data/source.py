@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from nanosearch.errors import NanosearchError
 
@@ -33,3 +34,21 @@ def looks_like_missing_file(source: str | Path, suffixes: tuple[str, ...]) -> bo
     """A path that names no file or directory and cannot be a hub id either."""
     path = Path(source)
     return not path.exists() and (path.suffix in suffixes or path.is_absolute())
+
+
+Row = TypeVar("Row")
+
+
+def sample_and_limit(
+    rows: list[Row], sample: int | None, limit: int | None, seed: int
+) -> list[Row]:
+    """A seeded random ``sample`` of the rows, then the first ``limit`` of them."""
+    if sample is not None:
+        if sample < 1:
+            raise NanosearchError(f"sample must be at least 1, got {sample}")
+        rows = random.Random(seed).sample(rows, min(sample, len(rows)))
+    if limit is not None:
+        if limit < 1:
+            raise NanosearchError(f"limit must be at least 1, got {limit}")
+        rows = rows[:limit]
+    return rows

@@ -184,7 +184,7 @@ def train_language_model(
     )
     model.train()
     losses: list[float] = []
-    for epoch in range(settings.epochs):
+    for _ in range(settings.epochs):
         rng.shuffle(batches)
         for batch in batches:
             width = max(len(sequences[i]) for i in batch)
@@ -205,7 +205,6 @@ def train_language_model(
             losses.append(round(loss.item(), 4))
             if progress is not None and len(losses) % 25 == 0:
                 progress(f"base pretraining: step {len(losses)}/{total}, loss {losses[-1]:.3f}")
-        del epoch
     model.eval()
     return losses
 
