@@ -15,6 +15,8 @@ from nanosearch.rewards import (
     STAGES,
     correctness,
     correctness_f1,
+    correctness_function,
+    cover_match,
     format_compliance,
     gold_answers,
     non_thinking,
@@ -237,3 +239,42 @@ def test_protocol_and_rewards_import_no_heavy_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("mode", "answer", "expected"),
+    [
+        ("em", "Victoria Falls", 1.0),
+        ("em", "the falls are Victoria Falls", 0.0),
+        ("substring", "the falls are Victoria Falls", 1.0),
+        ("substring", "Victoria", 0.0),
+        ("substring", "Niagara Iguazu Angel Tugela Kaieteur Gullfoss Victoria Falls", 0.0),
+        ("f1", "Victoria", 2 / 3),
+    ],
+)
+def test_correctness_modes(mode: str, answer: str, expected: float) -> None:
+    function = correctness_function(mode, max_answer_words=6)
+    assert function.__name__ == "correctness"
+    said = episode("<answer>x</answer>", answer=answer)
+    assert function(said, EXAMPLE) == pytest.approx(expected)
+    assert function(episode("<tool>x</tool>"), EXAMPLE) == 0.0
+    with pytest.raises(ValueError, match="unknown correctness mode"):
+        correctness_function("fuzzy")
+
+
+@given(st.text(max_size=40), st.text(max_size=40), st.integers(1, 12))
+def test_cover_match_is_whole_words_within_the_cap(left: str, right: str, cap: int) -> None:
+    gold = "Mosi-oa-Tunya"
+    prediction = f"{left} {gold} {right}"
+    words = len(normalize_answer(prediction).split())
+    assert cover_match(prediction, [gold], cap) == float(words <= cap)
+    assert cover_match(prediction, [gold]) == 1.0
+    assert cover_match("Tunyas", ["Tunya"]) == 0.0
+
+
+def test_score_takes_a_correctness_function_by_name() -> None:
+    said = episode(SEARCH, "<answer>it is Victoria Falls</answer>", answer="it is Victoria Falls")
+    stage = stage_from_config({"weights": {"correctness": 1.0}})
+    assert score(said, EXAMPLE, stage).total == 0.0
+    lenient = {"correctness": correctness_function("substring")}
+    assert score(said, EXAMPLE, stage, functions=lenient).total == 1.0

@@ -43,7 +43,7 @@ def weights(directory: Path) -> dict[str, torch.Tensor]:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One run of the tiny recipe, recording the weights each stage's trainer starts from."""
     root = tmp_path_factory.mktemp("train")
-    recipe = short_recipe(root / "recipe", [2, 1, 1])
+    recipe = short_recipe(root / "recipe", [3, 1, 1])
     starts: dict[int, dict[str, torch.Tensor]] = {}
     original = curriculum.build_trainer
 
@@ -63,7 +63,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_three_stages_leave_three_final_checkpoints(trained: dict[str, Any]) -> None:
     out = trained["out"]
-    for number, steps in zip((1, 2, 3), (2, 1, 1), strict=True):
+    for number, steps in zip((1, 2, 3), (3, 1, 1), strict=True):
         final = out / f"stage-{number}" / "final"
         assert json.loads((final / COMPLETE_MARK).read_text())["step"] == steps
         assert (final / "model.safetensors").is_file() and (final / "tokenizer.json").is_file()
@@ -107,6 +107,18 @@ def test_metrics_carry_every_reward_component_and_dapo_diagnostics(
             "episodes/mean_tool_calls",
         ):
             assert key in records[0], (number, key)
+
+
+def test_clip_higher_binds_within_a_generation_batch(trained: dict[str, Any]) -> None:
+    """Stage 1's three optimizer steps pass over one generation batch (the rewards are logged
+    once, with it): the later steps' policy has moved, so the ratio leaves [1 - 0.2, 1 + 0.28]
+    on some tokens, on both sides."""
+    records = [r for r in read_metrics(trained["out"] / "stage-1" / METRICS_FILE) if "loss" in r]
+    assert [r["step"] for r in records] == [1, 2, 3]
+    assert [("reward" in r) for r in records] == [True, False, False]
+    assert records[0]["clip_ratio/region_mean"] == 0.0  # first update: the ratio is exactly 1
+    assert max(r["clip_ratio/low_mean"] for r in records[1:]) > 0
+    assert max(r["clip_ratio/high_mean"] for r in records[1:]) > 0
 
 
 def test_plot_and_yarn_export(trained: dict[str, Any]) -> None:
@@ -163,7 +175,7 @@ def test_kill_and_resume_reaches_the_same_final_step(tmp_path: Path) -> None:
     assert "resuming from" in resumed.stderr
     final_step = json.loads((out / "stage-1" / "final" / COMPLETE_MARK).read_text())["step"]
     assert final_step == 3
-    steps = [r["step"] for r in read_metrics(out / "stage-1" / METRICS_FILE) if "reward" in r]
+    steps = [r["step"] for r in read_metrics(out / "stage-1" / METRICS_FILE) if "loss" in r]
     assert steps == [1, 2, 3]
     for number in (2, 3):
         assert (out / f"stage-{number}" / "final" / COMPLETE_MARK).is_file()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +17,16 @@ from transformers import AutoTokenizer
 
 from nanosearch.assets import QWEN3_TOKENIZER
 from nanosearch.env import ChatFormat, EngineTools, Generation, GenerationRequest
+from nanosearch.env.models import build_tiny_qwen3
 from nanosearch.env.policy import finish_of
 from nanosearch.errors import NanosearchError
+from nanosearch.protocol import Episode
 from nanosearch.search import SearchEngine
 from nanosearch.train import load_recipe
+from nanosearch.train.curriculum import build_trainer, refill_seed
 from nanosearch.train.recipe import DapoSection, StageSection
 from nanosearch.train.rollout import COMPONENT_PREFIX, METRICS_FIELD, TOTAL_FIELD, StageRollout
-from nanosearch.train.sampling import fill_batch, has_signal
+from nanosearch.train.sampling import cycle_examples, fill_batch, has_signal
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 STAGE = {
@@ -43,13 +48,36 @@ def minimal_recipe(**overrides: Any) -> dict[str, Any]:
     return {"model": {"tiny": {}, "tokenizer": "bundled"}, "stages": [dict(STAGE)], **overrides}
 
 
-@pytest.mark.parametrize("name", ["tiny-cpu", "jan-nano-4b", "world-cpu"])
+@pytest.mark.parametrize("name", ["tiny-cpu", "jan-nano-4b", "jan-nano-4b-authors", "world-cpu"])
 def test_shipped_recipes_validate(name: str) -> None:
     recipe = load_recipe(RECIPES / name)
     assert [s.name for s in recipe.stages] and recipe.dapo.epsilon_high == 0.28
-    assert recipe.dapo.beta == 0.0 and recipe.dapo.loss_type == "dapo"
     assert all("non_thinking" in stage.rewards for stage in recipe.stages)
     assert recipe.generation.thinking is False
+    assert recipe.training.updates_per_generation * recipe.training.num_iterations > 1
+    if name != "jan-nano-4b-authors":
+        assert recipe.dapo.beta == 0.0 and recipe.dapo.loss_type == "dapo"
+        assert recipe.dapo.filter_signal == "correctness"
+
+
+def test_the_authors_recipe_differs_from_the_reports_only_where_their_code_did() -> None:
+    paper, authors = (
+        load_recipe(RECIPES / "jan-nano-4b"),
+        load_recipe(RECIPES / "jan-nano-4b-authors"),
+    )
+    assert (authors.dapo.loss_type, authors.dapo.scale_rewards, authors.dapo.beta) == (
+        "dr_grpo",
+        "none",
+        0.01,
+    )
+    assert authors.training.updates_per_generation == 4
+    assert (authors.training.learning_rate, authors.training.max_grad_norm) == (3e-6, 0.1)
+    assert authors.correctness.mode == "substring" and paper.correctness.mode == "em"
+    assert authors.stages[0].rewards["format_compliance"] == 0.1
+    assert authors.generation.result_chars == 1024
+    assert {stage.max_turns for stage in authors.stages} == {10}
+    assert authors.model == paper.model and authors.data.mixture == paper.data.mixture
+    assert Path(authors.resolve(authors.training.deepspeed)).is_file()
 
 
 def test_the_4b_recipe_has_the_reports_stages() -> None:
@@ -298,3 +326,111 @@ def test_masked_tool_tokens_get_no_gradient(
     grad = captured["hidden"].grad[:, start : start + mask.shape[1]].abs().sum(-1)
     assert torch.all(grad[mask == 0] == 0)
     assert torch.all(grad[mask == 1] > 0)
+
+
+class ShapedOnlyPolicy:
+    """Never right, but only even episodes search first: the shaped total varies within a
+    group while accuracy does not (a stand-in for a model: no real LLM can run in this test)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        out = []
+        for request in requests:
+            if request.turn == 0 and request.episode % 2 == 0:
+                text = '<tool>{"name": "web_search", "arguments": {"query": "x"}}</tool>'
+            else:
+                text = "<answer>no idea</answer>"
+            ids = self.tokenizer.encode(text, add_special_tokens=False)
+            out.append(Generation(ids, text, finish_of(text, ids, set(), request.max_new_tokens)))
+        return out
+
+
+@pytest.mark.parametrize(("signal", "dropped"), [("correctness", True), ("total", False)])
+def test_dynamic_sampling_filters_on_accuracy_unless_told_otherwise(
+    tokenizer: Any, musique_engine: SearchEngine, signal: str, dropped: bool
+) -> None:
+    examples = [{"id": str(i), "question": f"question {i}?", "answer": "a"} for i in range(4)]
+    rollout = StageRollout(
+        examples=examples,
+        tools=EngineTools(musique_engine),
+        chat=ChatFormat.from_tokenizer(tokenizer),
+        stage=StageSection(**{**STAGE, "rewards": {**STAGE["rewards"], "tool_execution": 0.2}}),
+        dapo=DapoSection(filter_signal=signal, max_sampling_rounds=2),
+        num_generations=2,
+        backend=lambda trainer: nullcontext(ShapedOnlyPolicy(tokenizer)),
+    )
+    output = rollout(["question 0?", "question 0?"], trainer=None)
+    metrics = output[METRICS_FIELD]
+    assert sorted(output[TOTAL_FIELD]) == [0.0, 0.2]
+    assert output[COMPONENT_PREFIX + "correctness"] == [0.0, 0.0]
+    assert (metrics["dynamic_sampling/groups_dropped"] > 0) is dropped
+    assert (metrics["dynamic_sampling/rounds"] == 2) is dropped
+
+
+def test_each_process_refills_in_its_own_order() -> None:
+    seeds = {refill_seed(0, stage, process) for stage in (1, 2, 3) for process in range(8)}
+    assert len(seeds) == 24
+    orders = [
+        list(islice(cycle_examples(list(range(50)), refill_seed(0, 1, p)), 10)) for p in (0, 1)
+    ]
+    assert orders[0] != orders[1]
+
+
+def test_the_overlong_window_is_each_stages_budget_unless_set() -> None:
+    short, long = StageSection(**STAGE), StageSection(**{**STAGE, "context_tokens": 4000})
+    assert DapoSection().overlong_window(short) == (900, 180)
+    assert DapoSection().overlong_window(long) == (4000, 800)
+    assert DapoSection(overlong_max_tokens=500, overlong_cache_tokens=100).overlong_window(
+        long
+    ) == (500, 100)
+
+
+@pytest.mark.parametrize(
+    ("dapo", "message"),
+    [
+        ({"overlong_max_tokens": 20480}, "lies outside stage 's'"),
+        ({"overlong_max_tokens": 200, "overlong_cache_tokens": 300}, "must be below"),
+        ({"overlong_cache_tokens": 900}, "must be below the overlong window"),
+        ({"filter_signal": "reward"}, "dapo.filter_signal"),
+    ],
+)
+def test_an_overlong_window_outside_a_stage_is_refused(
+    tmp_path: Path, dapo: dict[str, Any], message: str
+) -> None:
+    directory = write_recipe(tmp_path / "r", minimal_recipe(dapo=dapo))
+    with pytest.raises(NanosearchError, match=message):
+        load_recipe(directory)
+
+
+def test_updates_per_generation_become_trl_steps_per_generation(
+    tmp_path: Path, musique_engine: SearchEngine
+) -> None:
+    recipe = load_recipe(
+        write_recipe(
+            tmp_path / "r",
+            minimal_recipe(
+                training={
+                    "num_generations": 2,
+                    "per_device_batch_size": 2,
+                    "gradient_accumulation_steps": 2,
+                    "updates_per_generation": 3,
+                    "num_iterations": 2,
+                },
+                correctness={"mode": "substring", "max_answer_words": 4},
+            ),
+        )
+    )
+    model = tmp_path / "model"
+    build_tiny_qwen3(QWEN3_TOKENIZER, model, seed=0)
+    examples = [{"id": "1", "question": "q?", "answer": "Paris"}]
+    trainer = build_trainer(
+        recipe, recipe.stages[0], 1, str(model), tmp_path / "stage", examples, musique_engine
+    )
+    assert trainer.args.steps_per_generation == 6
+    assert trainer.args.gradient_accumulation_steps == 2 and trainer.args.num_iterations == 2
+    rollout = trainer.rollout_func
+    said = Episode(question="q?", messages=[], answer="it is Paris", stop_reason="answer")
+    assert rollout.correctness(said, examples[0]) == 1.0
+    assert rollout.correctness(replace(said, answer="Lyon Nice Paris Rome Oslo"), examples[0]) == 0

@@ -23,7 +23,8 @@ RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "world-cpu" / "recipe
 def small_world_recipe(directory: Path) -> Path:
     recipe = yaml.safe_load(RECIPE.read_text())
     recipe["world"] = {"seed": 3, "entities": 150}
-    recipe["training"].update(num_generations=4, per_device_batch_size=8)
+    recipe["model"]["world_base"] = {}  # the smallest base: this run checks plumbing, not skill
+    recipe["training"].update(num_generations=4, per_device_batch_size=8, updates_per_generation=1)
     recipe["evaluation"].update(every_steps=2, dev_questions=16)
     for stage, steps in zip(recipe["stages"], [2, 1, 1], strict=True):
         stage["steps"] = steps

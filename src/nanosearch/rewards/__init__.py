@@ -1,10 +1,18 @@
 """Verifiable rewards, plain functions ``(episode, example) -> float``, and the stages that weigh
 them. No heavy imports: this package loads in milliseconds."""
 
-from nanosearch.rewards.answers import exact_match, gold_answers, normalize_answer, token_f1
+from nanosearch.rewards.answers import (
+    cover_match,
+    exact_match,
+    gold_answers,
+    normalize_answer,
+    token_f1,
+)
 from nanosearch.rewards.functions import (
+    RewardFunction,
     correctness,
     correctness_f1,
+    correctness_function,
     format_compliance,
     non_thinking,
     overlong_penalty,
@@ -25,10 +33,13 @@ from nanosearch.rewards.stages import (
 __all__ = [
     "REWARDS",
     "STAGES",
+    "RewardFunction",
     "Score",
     "Stage",
     "correctness",
     "correctness_f1",
+    "correctness_function",
+    "cover_match",
     "exact_match",
     "format_compliance",
     "gold_answers",

@@ -36,6 +36,17 @@ def exact_match(prediction: str, golds: list[str]) -> float:
     return float(any(guess == normalize_answer(gold) for gold in golds))
 
 
+def cover_match(prediction: str, golds: list[str], max_words: int | None = None) -> float:
+    """1.0 when a normalised gold answer occurs in the normalised prediction as whole words
+    (cover exact match, the authors' substring match); predictions longer than ``max_words``
+    words score 0, so listing every candidate earns nothing."""
+    guess = normalize_answer(prediction).split()
+    if not guess or (max_words is not None and len(guess) > max_words):
+        return 0.0
+    padded = f" {' '.join(guess)} "
+    return float(any(f" {normalize_answer(gold)} " in padded for gold in golds))
+
+
 def token_f1(prediction: str, golds: list[str]) -> float:
     """The best token-level F1 of the prediction against any gold answer."""
     guess = normalize_answer(prediction).split()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from nanosearch.protocol import Episode, split_elements
-from nanosearch.rewards.answers import exact_match, gold_answers, token_f1
+from nanosearch.rewards.answers import cover_match, exact_match, gold_answers, token_f1
+
+RewardFunction = Callable[[Episode, dict[str, Any]], float]
 
 ACTION_TAGS = frozenset({"tool", "tool_call", "answer"})
 DAPO_MAX_LENGTH = 20_480
@@ -26,6 +29,32 @@ def correctness_f1(episode: Episode, example: dict[str, Any]) -> float:
     if not episode.answer:
         return 0.0
     return token_f1(episode.answer, gold_answers(example))
+
+
+def correctness_function(mode: str = "em", max_answer_words: int = 10) -> RewardFunction:
+    """The ``correctness`` reward for a matching mode: ``em`` (:func:`correctness`),
+    ``substring`` (the gold inside an answer of at most ``max_answer_words`` words) or ``f1``
+    (:func:`correctness_f1`). The function keeps the name ``correctness``."""
+    if mode == "em":
+        return correctness
+    if mode == "f1":
+        matcher = correctness_f1
+    elif mode == "substring":
+
+        def matcher(episode: Episode, example: dict[str, Any]) -> float:
+            if not episode.answer:
+                return 0.0
+            return cover_match(episode.answer, gold_answers(example), max_answer_words)
+
+    else:
+        raise ValueError(f"unknown correctness mode {mode!r}: use em, substring or f1")
+
+    def correctness_by_mode(episode: Episode, example: dict[str, Any]) -> float:
+        return matcher(episode, example)
+
+    correctness_by_mode.__name__ = correctness_by_mode.__qualname__ = "correctness"
+    correctness_by_mode.__doc__ = f"correctness in {mode!r} mode"
+    return correctness_by_mode
 
 
 def tool_execution(episode: Episode, example: dict[str, Any]) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ import yaml
 from nanosearch.errors import NanosearchError
 from nanosearch.protocol import Episode
 from nanosearch.rewards.functions import (
+    RewardFunction,
     correctness,
     correctness_f1,
     format_compliance,
@@ -21,7 +22,6 @@ from nanosearch.rewards.functions import (
     xml_structure,
 )
 
-RewardFunction = Callable[[Episode, dict[str, Any]], float]
 REWARDS: dict[str, RewardFunction] = {
     function.__name__: function
     for function in (
@@ -102,14 +102,17 @@ def score(
     example: dict[str, Any],
     stage: int | Stage,
     weights: Mapping[str, float] | None = None,
+    functions: Mapping[str, RewardFunction] | None = None,
 ) -> Score:
-    """Score an episode for a stage. ``weights`` overrides or adds reward weights by name."""
+    """Score an episode for a stage. ``weights`` overrides or adds reward weights by name;
+    ``functions`` replaces reward functions by name (e.g. ``correctness`` in another mode)."""
     chosen = STAGES[stage] if isinstance(stage, int) else stage
     rewards = dict((function.__name__, weight) for function, weight in chosen.rewards)
     for name, weight in (weights or {}).items():
         _function(name, "weights")
         rewards[name] = float(weight)
-    components = {name: REWARDS[name](episode, example) for name in rewards}
+    chosen_functions = {**REWARDS, **(functions or {})}
+    components = {name: chosen_functions[name](episode, example) for name in rewards}
     total = sum(rewards[name] * value for name, value in components.items())
     if chosen.gate is not None:
         gate_value = chosen.gate(episode, example)

@@ -30,6 +30,7 @@ from typing import Any
 from nanosearch.assets import MUSIQUE_SAMPLE
 from nanosearch.data import build_mixture, load_musique, split_dev
 from nanosearch.errors import NanosearchError
+from nanosearch.rewards import correctness_function
 from nanosearch.train.export import SERVING_NOTE, export_model
 from nanosearch.train.heldout import HeldOutCallback
 from nanosearch.train.metrics import (
@@ -458,13 +459,18 @@ def build_trainer(
         turn_tokens=generation.turn_tokens,
         result_chars=generation.result_chars,
         lockstep=generation.use_vllm and generation.vllm_mode == "server",
-        seed=training.seed + number,
+        seed=refill_seed(training.seed, number, process_state().process_index),
+        correctness_reward=correctness_function(
+            recipe.correctness.mode, recipe.correctness.max_answer_words
+        ),
     )
     config = GRPOConfig(
         output_dir=str(directory),
         max_steps=stage.steps,
         per_device_train_batch_size=training.per_device_batch_size,
         gradient_accumulation_steps=training.gradient_accumulation_steps,
+        steps_per_generation=training.gradient_accumulation_steps * training.updates_per_generation,
+        num_iterations=training.num_iterations,
         num_generations=training.num_generations,
         learning_rate=stage.learning_rate or training.learning_rate,
         weight_decay=training.weight_decay,
@@ -478,6 +484,7 @@ def build_trainer(
         epsilon=dapo.epsilon,
         epsilon_high=dapo.epsilon_high,
         beta=dapo.beta,
+        scale_rewards=dapo.scale_rewards,
         mask_truncated_completions=dapo.mask_truncated_completions,
         max_completion_length=generation.turn_tokens or stage.context_tokens,
         temperature=generation.temperature,
@@ -542,6 +549,12 @@ def build_trainer(
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(StageProgress(f"stage {number} {stage.name}", heldout, echo))
     return trainer
+
+
+def refill_seed(seed: int, stage: int, process: int) -> int:
+    """The seed of one process's dynamic-sampling refills in one stage: processes draw
+    different questions instead of replaying the same ones on every device."""
+    return seed + stage + 10_007 * process
 
 
 def _has_accelerator() -> bool:

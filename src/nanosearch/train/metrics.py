@@ -56,7 +56,8 @@ def truncate_metrics(path: Path, last_step: int) -> None:
 
 
 def training_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The per-step lines (TRL also logs a run summary without a reward)."""
+    """The lines that carry rewards: one per generation batch (the other optimizer steps of
+    a batch log only loss-side metrics; TRL also logs a run summary without a reward)."""
     return [r for r in records if r.get("reward") is not None]
 
 

@@ -112,26 +112,55 @@ class IndexSection(Section):
 
 
 class DapoSection(Section):
-    """DAPO's four techniques, each switchable, and the KL term (off by default)."""
+    """DAPO's four techniques, each switchable, and the KL term (off by default).
+
+    Dynamic sampling drops groups whose ``filter_signal`` is equal across the group: DAPO's
+    accuracy (``correctness``, the default) or the shaped ``total``. The soft overlong window
+    is each stage's model-token budget (``context_tokens``) unless ``overlong_max_tokens`` is
+    given, with a buffer of ``overlong_cache_tokens`` (default a fifth of the window: DAPO's
+    4,096 of 20,480); a window longer than a stage's budget could never fire and is refused.
+    """
 
     loss_type: Literal["dapo", "grpo", "bnpo", "dr_grpo"] = "dapo"
     epsilon: float = Field(default=0.2, gt=0)
     epsilon_high: float = Field(default=0.28, gt=0)
     beta: float = Field(default=0.0, ge=0)
     dynamic_sampling: bool = True
+    filter_signal: Literal["correctness", "total"] = "correctness"
     max_sampling_rounds: int = Field(default=3, ge=1)
     mask_truncated_completions: bool = True
     soft_overlong: bool = True
-    overlong_max_tokens: int = Field(default=20_480, ge=1)
-    overlong_cache_tokens: int = Field(default=4_096, ge=0)
+    overlong_max_tokens: int | None = Field(default=None, ge=1)
+    overlong_cache_tokens: int | None = Field(default=None, ge=0)
+    scale_rewards: Literal["group", "batch", "none"] = "group"
 
     @model_validator(mode="after")
     def cache_within_max(self) -> DapoSection:
-        if self.overlong_cache_tokens >= self.overlong_max_tokens:
+        if (
+            self.overlong_max_tokens is not None
+            and self.overlong_cache_tokens is not None
+            and self.overlong_cache_tokens >= self.overlong_max_tokens
+        ):
             raise ValueError("overlong_cache_tokens must be below overlong_max_tokens")
         if self.epsilon_high < self.epsilon:
             raise ValueError("epsilon_high must be at least epsilon (clip-higher)")
         return self
+
+    def overlong_window(self, stage: StageSection) -> tuple[int, int]:
+        """The soft overlong punishment's (max tokens, buffer tokens) for ``stage``."""
+        length = self.overlong_max_tokens or stage.context_tokens
+        cache = self.overlong_cache_tokens
+        return length, length // 5 if cache is None else cache
+
+
+class CorrectnessSection(Section):
+    """How the ``correctness`` reward (and dynamic sampling's accuracy) matches an answer:
+    ``em`` exact match after normalisation; ``substring`` the gold inside the prediction (the
+    authors' training), only for answers of at most ``max_answer_words`` words, so listing
+    candidates earns nothing; ``f1`` token F1 (partial credit)."""
+
+    mode: Literal["em", "substring", "f1"] = "em"
+    max_answer_words: int = Field(default=10, ge=1)
 
 
 class GenerationSection(Section):
@@ -147,9 +176,19 @@ class GenerationSection(Section):
 
 
 class TrainingSection(Section):
+    """Optimisation. Each generation batch (``per_device_batch_size`` ×
+    ``gradient_accumulation_steps`` × ``updates_per_generation`` episodes per process) is
+    split into ``updates_per_generation`` optimizer steps, as DAPO and verl do (several
+    mini-batches per rollout): the policy moves within the batch, the rollout's log-probs are
+    kept as the old policy's, and the clipped ratio binds. ``num_iterations`` (GRPO's μ)
+    passes over each generation batch that many times. ``stages[].steps`` counts optimizer
+    steps."""
+
     num_generations: int = Field(default=8, ge=2)
     per_device_batch_size: int = Field(default=8, ge=1)
     gradient_accumulation_steps: int = Field(default=1, ge=1)
+    updates_per_generation: int = Field(default=4, ge=1)
+    num_iterations: int = Field(default=1, ge=1)
     learning_rate: float = Field(default=1e-6, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     warmup_steps: int = Field(default=0, ge=0)
@@ -205,6 +244,7 @@ class Recipe(Section):
     data: DataSection = DataSection()
     index: IndexSection = IndexSection()
     dapo: DapoSection = DapoSection()
+    correctness: CorrectnessSection = CorrectnessSection()
     generation: GenerationSection = GenerationSection()
     training: TrainingSection = TrainingSection()
     stages: list[StageSection] = Field(min_length=1)
@@ -221,6 +261,20 @@ class Recipe(Section):
             )
         if self.model.world_base is not None and self.world is None:
             raise ValueError("model.world_base needs a 'world' section")
+        if self.dapo.soft_overlong:
+            for stage in self.stages:
+                length, cache = self.dapo.overlong_window(stage)
+                if length > stage.context_tokens:
+                    raise ValueError(
+                        f"dapo.overlong_max_tokens ({length}) lies outside stage "
+                        f"{stage.name!r}'s budget of {stage.context_tokens} context tokens: "
+                        "the soft overlong punishment could never fire there"
+                    )
+                if cache >= length:
+                    raise ValueError(
+                        f"dapo.overlong_cache_tokens ({cache}) must be below the overlong "
+                        f"window ({length}) of stage {stage.name!r}"
+                    )
         names = [stage.name for stage in self.stages]
         if len(set(names)) != len(names):
             raise ValueError(f"stage names must be unique, got {names}")

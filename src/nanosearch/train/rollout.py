@@ -3,7 +3,8 @@ the rollout so that dynamic sampling can choose which groups the trainer sees.
 
 TRL passes the prompts of one generation batch (each repeated ``num_generations`` times, in
 order). Each distinct prompt becomes a group of episodes played with the trainer's current
-weights; groups without reward variance are replaced by fresh prompts from the training set.
+weights; groups whose accuracy (or total, ``dapo.filter_signal``) does not vary are replaced by
+fresh prompts from the training set.
 The output carries the token ids, the environment mask (1 = model token, 0 = inserted result)
 and, as extra fields for the reward functions, each episode's total reward and components.
 """
@@ -28,7 +29,14 @@ from nanosearch.env import (
 from nanosearch.env.policy import turn_of
 from nanosearch.errors import NanosearchError
 from nanosearch.protocol import Episode
-from nanosearch.rewards import Score, overlong_penalty, score, stage_from_config
+from nanosearch.rewards import (
+    RewardFunction,
+    Score,
+    correctness,
+    overlong_penalty,
+    score,
+    stage_from_config,
+)
 from nanosearch.train.recipe import DapoSection, GenerationSection, StageSection
 from nanosearch.train.sampling import cycle_examples, fill_batch
 
@@ -72,7 +80,9 @@ class StageRollout:
         result_chars: int = 1024,
         lockstep: bool = False,
         seed: int = 0,
+        correctness_reward: RewardFunction = correctness,
     ) -> None:
+        """``seed`` orders the refills of dynamic sampling: give each process its own."""
         self.by_question: dict[str, dict[str, Any]] = {}
         for example in examples:
             self.by_question.setdefault(example["question"], example)
@@ -92,14 +102,16 @@ class StageRollout:
             lockstep=lockstep,
         )
         self.components = component_names(stage, dapo)
+        self.correctness = correctness_reward
+        self.overlong_window = dapo.overlong_window(stage)
 
     def score(self, episode: Episode, example: dict[str, Any]) -> Score:
-        result = score(episode, example, self.reward_stage)
+        result = score(
+            episode, example, self.reward_stage, functions={"correctness": self.correctness}
+        )
         if not self.dapo.soft_overlong:
             return result
-        penalty = overlong_penalty(
-            episode, example, self.dapo.overlong_max_tokens, self.dapo.overlong_cache_tokens
-        )
+        penalty = overlong_penalty(episode, example, *self.overlong_window)
         return Score(result.total + penalty, {**result.components, "overlong_penalty": penalty})
 
     def example_for(self, prompt: Any) -> dict[str, Any]:
@@ -143,7 +155,13 @@ class StageRollout:
             start = position * self.num_generations
             group.episodes = episodes[start : start + self.num_generations]
             group.scores = [self.score(e, group.example) for e in group.episodes]
-        return [[s.total for s in group.scores] for group in groups]
+        return [self.filter_signal(group) for group in groups]
+
+    def filter_signal(self, group: PlayedGroup) -> list[float]:
+        """What dynamic sampling compares within a group: accuracy (DAPO) or the total."""
+        if self.dapo.filter_signal == "total":
+            return [s.total for s in group.scores]
+        return [self.correctness(e, group.example) for e in group.episodes]
 
     def output(self, groups: list[PlayedGroup], sampling: dict[str, float]) -> dict[str, Any]:
         episodes = [e for group in groups for e in group.episodes]
