@@ -101,6 +101,12 @@ def test_retrieve_speaks_search_r1(client: httpx.Client, musique_engine: SearchE
     assert plain["result"][0][0] == first["document"]
     default = client.post("/retrieve", json={"queries": queries}).json()
     assert len(default["result"][0]) == 3
+    authors = {"queries": queries, "topk_retrieval": 5, "topk_rerank": 2, "return_scores": True}
+    assert client.post("/retrieve", json=authors).json() == scored
+    wide = client.post("/retrieve", json={"queries": queries, "topk_retrieval": 4}).json()
+    assert len(wide["result"][0]) == 4
+    refused = client.post("/retrieve", json={"queries": queries, "topk_rerank": 0})
+    assert refused.status_code == 400 and "topk_rerank" in refused.json()["error"]
 
 
 @pytest.mark.parametrize(

@@ -50,12 +50,25 @@ class FetchRequest(BaseModel):
 
 
 class RetrieveRequest(BaseModel):
-    """Search-R1's request: ``topk`` and ``return_scores`` as its retrieval server names them."""
+    """Search-R1's request: ``topk`` and ``return_scores`` as its retrieval server names them.
+    The Jan-nano authors' retrieve-then-rerank server takes ``topk_retrieval`` (candidates)
+    and ``topk_rerank`` (results returned); with no reranker here, the number of results is
+    ``topk_rerank``, else ``topk``, else ``topk_retrieval``."""
 
     model_config = ConfigDict(extra="forbid")
     queries: list[str]
-    topk: int = 3
+    topk: int | None = None
+    topk_retrieval: int | None = None
+    topk_rerank: int | None = None
     return_scores: bool = False
+
+    def results_wanted(self) -> tuple[int, str]:
+        """The number of results and the key that set it (named in errors)."""
+        for key in ("topk_rerank", "topk", "topk_retrieval"):
+            value = getattr(self, key)
+            if value is not None:
+                return value, key
+        return 3, "topk"
 
 
 async def _reply(
@@ -191,8 +204,9 @@ def create_app(
     @app.post("/retrieve")
     async def retrieve(request: RetrieveRequest) -> JSONResponse:
         """Search-R1's retrieval endpoint, response shape unchanged."""
-        limits.check_k(request.topk, "topk")
-        results = await search_batch(request.queries, request.topk, documents=True)
+        k, key = request.results_wanted()
+        limits.check_k(k, key)
+        results = await search_batch(request.queries, k, documents=True)
         shaped = []
         for ranking in results:
             records = [
