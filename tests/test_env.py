@@ -23,6 +23,7 @@ from nanosearch.env import (
 from nanosearch.protocol import Episode
 from nanosearch.rewards import score
 from nanosearch.search import SearchEngine
+from nanosearch.server.limits import ServerLimits
 from nanosearch.server.process import running_server
 
 TOKENIZER_DIR = QWEN3_TOKENIZER
@@ -220,3 +221,26 @@ def test_http_tools_report_an_unreachable_server(tokenizer: Any, chat: ChatForma
     tools = HTTPTools(f"http://127.0.0.1:{free_port()}", timeout=2)
     result = tools.run([ToolRequest("web_search", {"query": "x"})])[0]
     assert not result.ok and "cannot be reached" in (result.error or "")
+
+
+def test_one_bad_search_fails_alone(musique_engine: SearchEngine) -> None:
+    """An over-long query fails its own call; the other searches of the step, with the same
+    ``k``, still run, and more searches than one batch holds are split, not refused."""
+    limits = ServerLimits(max_query_chars=50, max_batch=2)
+    tools = EngineTools(musique_engine, limits)
+    calls = [ToolRequest("web_search", {"query": q}) for q in ("Bubye River", "x" * 51)]
+    calls += [ToolRequest("web_search", {"query": "Journal of Mathematical Physics"})] * 3
+    results = tools.run(calls)
+    assert [r.ok for r in results] == [True, False, True, True, True]
+    assert "is 51 characters long; the limit is 50" in (results[1].error or "")
+    assert "Bubye River" in results[0].content and results[2].content == results[4].content
+
+
+def test_a_tool_call_with_a_huge_integer_is_an_invalid_turn() -> None:
+    from nanosearch.protocol import parse_turn
+
+    body = '{"name": "web_search", "arguments": {"query": "x", "k": ' + "9" * 5000 + "}}"
+    turn = parse_turn(f"<tool>{body}</tool>", {"web_search", "fetch"})
+    assert turn.kind == "invalid" and "not valid JSON" in (turn.error or "")
+    nested = '{"name": "web_search", "arguments": "{\\"k\\": ' + "9" * 5000 + '}"}'
+    assert parse_turn(f"<tool>{nested}</tool>").kind == "invalid"

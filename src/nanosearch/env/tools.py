@@ -70,7 +70,8 @@ def _fetch_arguments(arguments: dict[str, Any]) -> tuple[str, int]:
 
 
 class _BatchingTools(ABC):
-    """Validates calls, batches the searches by ``k``, and fetches one by one."""
+    """Validates each call alone (one episode's bad call never fails another's), batches the
+    valid searches by ``k`` within the batch limit, and fetches one by one."""
 
     specs: tuple[ToolSpec, ...] = SEARCH_TOOLS
 
@@ -84,6 +85,7 @@ class _BatchingTools(ABC):
             try:
                 if request.name == "web_search":
                     query, k = _search_arguments(request.arguments, self.limits.max_k)
+                    self.limits.check_query(query)
                     searches[k].append((position, query))
                 elif request.name == "fetch":
                     reference, offset = _fetch_arguments(request.arguments)
@@ -95,11 +97,14 @@ class _BatchingTools(ABC):
                     )
             except ValueError as error:
                 results[position] = ToolResult.failure(str(error))
-        for k, batch in searches.items():
-            for (position, _), result in zip(
-                batch, self._search([q for _, q in batch], k), strict=True
-            ):
-                results[position] = result
+        size = self.limits.max_batch
+        for k, calls in searches.items():
+            for start in range(0, len(calls), size):
+                batch = calls[start : start + size]
+                for (position, _), result in zip(
+                    batch, self._search([q for _, q in batch], k), strict=True
+                ):
+                    results[position] = result
         return [result or ToolResult.failure("the call was not run") for result in results]
 
     @abstractmethod

@@ -80,7 +80,7 @@ def parse_tool_body(body: str) -> tuple[str | None, dict[str, Any], str | None]:
     """``(name, arguments, error)`` from the JSON body of a tool call."""
     try:
         call = json.loads(body)
-    except (json.JSONDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:  # ValueError: also integers over 4,300 digits
         return None, {}, f"the tool call is not valid JSON ({error})"
     if not isinstance(call, dict):
         return None, {}, 'the tool call must be a JSON object {"name": ..., "arguments": {...}}'
@@ -91,7 +91,7 @@ def parse_tool_body(body: str) -> tuple[str | None, dict[str, Any], str | None]:
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):
             return name, {}, '"arguments" must be a JSON object'
     if arguments is None:
         arguments = {}

@@ -28,11 +28,13 @@ class ServerLimits:
                 f"{len(queries)} queries in one request; the limit is {self.max_batch}"
             )
         for position, query in enumerate(queries):
-            if len(query) > self.max_query_chars:
-                raise QueryError(
-                    f"query {position} is {len(query)} characters long; "
-                    f"the limit is {self.max_query_chars}"
-                )
+            self.check_query(query, f"query {position}")
+
+    def check_query(self, query: str, name: str = "the query") -> None:
+        if len(query) > self.max_query_chars:
+            raise QueryError(
+                f"{name} is {len(query)} characters long; the limit is {self.max_query_chars}"
+            )
 
     def check_k(self, k: int, name: str = "k") -> None:
         if not 1 <= k <= self.max_k:
