@@ -244,3 +244,51 @@ def test_a_tool_call_with_a_huge_integer_is_an_invalid_turn() -> None:
     assert turn.kind == "invalid" and "not valid JSON" in (turn.error or "")
     nested = '{"name": "web_search", "arguments": "{\\"k\\": ' + "9" * 5000 + '}"}'
     assert parse_turn(f"<tool>{nested}</tool>").kind == "invalid"
+
+
+@pytest.fixture(scope="module")
+def long_page_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from nanosearch.corpus import read_corpus
+    from nanosearch.search import build_index
+
+    root = tmp_path_factory.mktemp("long-page")
+    words = " ".join(f"word{i}" for i in range(1500))
+    rows = [{"id": "long", "title": "A long page", "text": words}]
+    rows += [{"id": "short", "title": "A short page", "text": "Bubye River flows."}]
+    (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    build_index(read_corpus(root / "corpus.jsonl", "jsonl"), root / "index")
+    return root / "index"
+
+
+@pytest.mark.parametrize("transport", ["engine", "http"])
+def test_a_fetched_page_fits_the_result_cut_and_says_where_it_ended(
+    tokenizer: Any, chat: ChatFormat, long_page_index: Path, transport: str
+) -> None:
+    """The page is never longer than the environment's result cut (no text the model cannot
+    see is skipped), and reading on from the offset it names continues where it ended."""
+    from nanosearch.search import load
+
+    cut = 600
+    first = '<tool>{"name": "fetch", "arguments": {"id": "long"}}</tool>'
+
+    def play_with(tools: Any) -> list[str]:
+        (episode,) = play(tokenizer, chat, tools, [[first]], max_turns=2, result_chars=cut)
+        return [m["content"] for m in episode.messages if m["role"] == "tool"]
+
+    if transport == "engine":
+        results = play_with(EngineTools(load(long_page_index)))
+    else:
+        with running_server(long_page_index) as base:
+            results = play_with(HTTPTools(base))
+    content = results[0].removeprefix("<result>\n").removesuffix("\n</result>")
+    assert len(content) <= cut and "output cut" not in content
+    text = content.split("\n\n", 1)[1]
+    offset = int(content.split("fetch again with offset=")[1].split(")")[0])
+    document = " ".join(f"word{i}" for i in range(1500))
+    assert text == document[:offset]
+    reply = EngineTools(load(long_page_index)).run(
+        [ToolRequest("fetch", {"id": "long", "offset": offset}, cut)]
+    )[0]
+    assert reply.ok and len(reply.content) <= cut
+    following = reply.content.split("\n\n", 1)[1]
+    assert following and document[offset:].startswith(following)

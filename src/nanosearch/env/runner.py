@@ -100,7 +100,10 @@ def run_episodes(
             elif generation.finish_reason == "length":
                 _stop(episode, "token_budget")
             elif parsed.kind == "tool":
-                pending.append((i, ToolRequest(parsed.tool_name or "", parsed.tool_arguments)))
+                request = ToolRequest(
+                    parsed.tool_name or "", parsed.tool_arguments, config.result_chars
+                )
+                pending.append((i, request))
             else:
                 if parsed.tool_name is not None:
                     episode.tool_calls.append(

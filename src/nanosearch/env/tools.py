@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,8 +24,12 @@ DEFAULT_K = 5
 
 @dataclass(frozen=True, slots=True)
 class ToolRequest:
+    """One call; ``result_chars`` is the environment's result cut: a fetched page is made to
+    fit in it (header included), so the text the model sees ends where the page says it does."""
+
     name: str
     arguments: dict[str, Any]
+    result_chars: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,19 @@ def _fetch_arguments(arguments: dict[str, Any]) -> tuple[str, int]:
     return str(reference), offset
 
 
+def fit_page(read: Callable[[int], Page], size: int, result_chars: int | None) -> Page:
+    """The page ``read(size)`` returns, shrunk until its rendering fits in ``result_chars``:
+    the header's length depends on the page's offsets, so a few reads may be needed."""
+    page = read(size)
+    for _ in range(4):
+        overflow = 0 if result_chars is None else len(format_page(page)) - result_chars
+        if overflow <= 0 or size == 1:
+            break
+        size = max(1, size - overflow)
+        page = read(size)
+    return page
+
+
 class _BatchingTools(ABC):
     """Validates each call alone (one episode's bad call never fails another's), batches the
     valid searches by ``k`` within the batch limit, and fetches one by one."""
@@ -89,7 +107,7 @@ class _BatchingTools(ABC):
                     searches[k].append((position, query))
                 elif request.name == "fetch":
                     reference, offset = _fetch_arguments(request.arguments)
-                    results[position] = self._fetch(reference, offset)
+                    results[position] = self._fetch(reference, offset, request.result_chars)
                 else:
                     names = ", ".join(spec.name for spec in self.specs)
                     results[position] = ToolResult.failure(
@@ -112,8 +130,13 @@ class _BatchingTools(ABC):
         """One result per query, in order."""
 
     @abstractmethod
-    def _fetch(self, reference: str, offset: int) -> ToolResult:
-        """The page of the document at ``offset``."""
+    def _fetch(self, reference: str, offset: int, result_chars: int | None) -> ToolResult:
+        """The page of the document at ``offset``, rendered within ``result_chars``."""
+
+    def page_chars(self, result_chars: int | None) -> int:
+        """The first page size to try: the server's default, or less under a result cut."""
+        default = self.limits.default_fetch_chars
+        return default if result_chars is None else max(1, min(default, result_chars))
 
 
 class EngineTools(_BatchingTools):
@@ -133,10 +156,14 @@ class EngineTools(_BatchingTools):
             ToolResult(True, format_hits(q, hits)) for q, hits in zip(queries, batches, strict=True)
         ]
 
-    def _fetch(self, reference: str, offset: int) -> ToolResult:
+    def _fetch(self, reference: str, offset: int, result_chars: int | None) -> ToolResult:
         try:
             document = self.engine.resolve(reference)
-            page = page_of(document, offset, self.limits.default_fetch_chars)
+            page = fit_page(
+                lambda size: page_of(document, offset, size),
+                self.page_chars(result_chars),
+                result_chars,
+            )
         except NanosearchError as error:
             return ToolResult.failure(str(error))
         return ToolResult(True, format_page(page))
@@ -186,11 +213,19 @@ class HTTPTools(_BatchingTools):
             for query, hits in zip(queries, body["results"], strict=True)
         ]
 
-    def _fetch(self, reference: str, offset: int) -> ToolResult:
-        body, error = self._post("/fetch", {"id": reference, "offset": offset})
-        if body is None:
-            return ToolResult.failure(error or "fetch failed")
-        return ToolResult(True, format_page(Page(**body)))
+    def _fetch(self, reference: str, offset: int, result_chars: int | None) -> ToolResult:
+        def read(size: int) -> Page:
+            payload = {"id": reference, "offset": offset, "max_chars": size}
+            body, error = self._post("/fetch", payload)
+            if body is None:
+                raise NanosearchError(error or "fetch failed")
+            return Page(**body)
+
+        try:
+            page = fit_page(read, self.page_chars(result_chars), result_chars)
+        except NanosearchError as error:
+            return ToolResult.failure(str(error))
+        return ToolResult(True, format_page(page))
 
     def close(self) -> None:
         self._http.close()
