@@ -123,7 +123,7 @@ def train_recipe(
         world = prepare_world(recipe, out / "world", say)
         data = prepare_data(recipe, out / "data", write=state.is_main_process, world=world)
         train, dev, message = data
-        engine = prepare_index(recipe, out / "index", world=world)
+        engine = prepare_index(recipe, out / "index", world=world, progress=echo is None)
         current = prepare_model(
             recipe, out / "base-model", world=world, train=train, engine=engine, say=say
         )
@@ -181,6 +181,7 @@ def quiet_libraries() -> None:
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="transformers")
 
@@ -269,7 +270,9 @@ def prepare_data(
     return train, dev, f"{mixture.message}; {len(train)} train, {len(dev)} dev"
 
 
-def prepare_index(recipe: Recipe, directory: Path, world: Path | None = None) -> Any:
+def prepare_index(
+    recipe: Recipe, directory: Path, world: Path | None = None, progress: bool = True
+) -> Any:
     from nanosearch.corpus import read_corpus
     from nanosearch.search import build_index, load
 
@@ -289,6 +292,7 @@ def prepare_index(recipe: Recipe, directory: Path, world: Path | None = None) ->
         directory,
         recipe.index.retriever,
         corpus_info={"path": corpus.name, "format": corpus_format},
+        progress=progress,
     )
 
 
