@@ -25,7 +25,14 @@ from nanosearch.search import SearchEngine
 from nanosearch.train import load_recipe
 from nanosearch.train.curriculum import build_trainer, refill_seed
 from nanosearch.train.recipe import DapoSection, StageSection
-from nanosearch.train.rollout import COMPONENT_PREFIX, METRICS_FIELD, TOTAL_FIELD, StageRollout
+from nanosearch.train.rollout import (
+    COMPONENT_PREFIX,
+    METRICS_FIELD,
+    TOTAL_FIELD,
+    StageRollout,
+    TrainerVLLMPolicy,
+    vllm_generation_kwargs,
+)
 from nanosearch.train.sampling import cycle_examples, fill_batch, has_signal
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
@@ -434,3 +441,65 @@ def test_updates_per_generation_become_trl_steps_per_generation(
     said = Episode(question="q?", messages=[], answer="it is Paris", stop_reason="answer")
     assert rollout.correctness(said, examples[0]) == 1.0
     assert rollout.correctness(replace(said, answer="Lyon Nice Paris Rome Oslo"), examples[0]) == 0
+
+
+class RecordedVLLM:
+    """Stands in for TRL's vLLM generation object (vLLM's engine needs a GPU and is not
+    installed beside TRL here): it returns each prompt's continuation running past the turn's
+    stop string, with one sampled log-prob per token, nested as TRL returns them."""
+
+    def __init__(self, tokenizer: Any, texts: list[str]) -> None:
+        self.tokenizer = tokenizer
+        self.texts = texts
+
+    def generate(self, prompts: list[list[int]], images: Any, num_generations: int) -> Any:
+        rows = [self.tokenizer.encode(t, add_special_tokens=False) for t in self.texts]
+        logprobs = [[[-0.1 * (i + 1)] for i in range(len(ids))] for ids in rows]
+        return prompts, rows, logprobs, None
+
+
+def test_vllm_turns_keep_their_sampling_logprobs_cut_with_the_tokens(tokenizer: Any) -> None:
+    call = '<tool>{"name": "web_search", "arguments": {"query": "x"}}</tool>'
+    vllm = RecordedVLLM(tokenizer, [call + " and more text", "<answer>Paris</answer>"])
+    policy = TrainerVLLMPolicy(vllm, tokenizer, tokenizer.convert_tokens_to_ids("<|im_end|>"))
+    requests = [GenerationRequest(i, 0, [1, 2], 64) for i in range(2)]
+    first, second = policy.generate(requests)
+    assert first.text == call and first.finish_reason == "stop"
+    assert first.logprobs == [pytest.approx(-0.1 * (i + 1)) for i in range(len(first.token_ids))]
+    assert second.text == "<answer>Paris</answer>" and len(second.logprobs or []) == len(
+        second.token_ids
+    )
+    kwargs = vllm_generation_kwargs()
+    assert set(kwargs["stop"]) >= {"</tool>", "</answer>"} and kwargs["include_stop_str_in_output"]
+
+
+def test_the_rollout_hands_trl_the_sampling_logprobs_aligned_with_the_tokens(
+    tokenizer: Any, musique_engine: SearchEngine, musique_records: list[dict]
+) -> None:
+    examples = [{"id": "1", "question": musique_records[0]["question"], "answer": "x"}]
+
+    class WithLogprobs(ShapedOnlyPolicy):
+        def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+            return [
+                replace(g, logprobs=[-1.0] * len(g.token_ids)) for g in super().generate(requests)
+            ]
+
+    rollout = StageRollout(
+        examples=examples,
+        tools=EngineTools(musique_engine),
+        chat=ChatFormat.from_tokenizer(tokenizer),
+        stage=StageSection(**STAGE),
+        dapo=DapoSection(dynamic_sampling=False),
+        num_generations=2,
+        backend=lambda trainer: nullcontext(WithLogprobs(tokenizer)),
+    )
+    output = rollout([examples[0]["question"]] * 2, trainer=None)
+    for ids, mask, logprobs in zip(
+        output["completion_ids"], output["env_mask"], output["logprobs"], strict=True
+    ):
+        assert len(logprobs) == len(ids)
+        sampled = [lp for lp, m in zip(logprobs, mask, strict=True) if m == 1]
+        assert -1.0 in sampled and all(lp in (-1.0, None) for lp in sampled)
+        assert all(lp is None for lp, m in zip(logprobs, mask, strict=True) if m == 0)
+    plain = make_rollout(tokenizer, musique_engine, examples, ShapedOnlyPolicy(tokenizer))
+    assert plain([examples[0]["question"]] * 2, trainer=None)["logprobs"] is None

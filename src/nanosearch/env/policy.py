@@ -29,6 +29,7 @@ class Generation:
     token_ids: list[int]
     text: str
     finish_reason: FinishReason
+    logprobs: list[float | None] | None = None  # the sampler's, one per token, when known
 
 
 class Policy(Protocol):
@@ -147,13 +148,18 @@ class TransformersPolicy:
 
 
 def turn_of(
-    sampled: list[int], request: GenerationRequest, end_ids: set[int], tokenizer: Any
+    sampled: list[int],
+    request: GenerationRequest,
+    end_ids: set[int],
+    tokenizer: Any,
+    logprobs: list[float | None] | None = None,
 ) -> Generation:
     """One turn out of a sampled continuation that may run past it: cut at the turn's budget,
-    then at its first tool call, answer or end-of-turn token."""
+    then at its first tool call, answer or end-of-turn token (``logprobs`` cut alike)."""
     ids = cut_at_turn_end(sampled[: request.max_new_tokens], end_ids, tokenizer)
     text = tokenizer.decode(ids, skip_special_tokens=False)
-    return Generation(ids, text, finish_of(text, ids, end_ids, request.max_new_tokens))
+    kept = list(logprobs[: len(ids)]) if logprobs is not None else None
+    return Generation(ids, text, finish_of(text, ids, end_ids, request.max_new_tokens), kept)
 
 
 def cut_at_turn_end(ids: list[int], end_ids: set[int], tokenizer: Any) -> list[int]:

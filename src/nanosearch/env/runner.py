@@ -89,7 +89,7 @@ def run_episodes(
         feedback: dict[int, str] = {}
         for i, generation in generations.items():
             episode = episodes[i]
-            _append(episode, generation.token_ids, 1)
+            _append(episode, generation.token_ids, 1, generation.logprobs)
             episode.messages.append({"role": "assistant", "content": generation.text})
             parsed = parse_turn(generation.text, names)
             if parsed.kind == "answer":
@@ -141,9 +141,17 @@ def _budget_left(episode: Episode, config: EnvConfig) -> int:
     return config.token_budget - len(episode.prompt_ids) - len(episode.completion_ids)
 
 
-def _append(episode: Episode, token_ids: list[int], mask: int) -> None:
+def _append(
+    episode: Episode,
+    token_ids: list[int],
+    mask: int,
+    logprobs: list[float | None] | None = None,
+) -> None:
     episode.completion_ids.extend(token_ids)
     episode.completion_mask.extend([mask] * len(token_ids))
+    if logprobs is None or len(logprobs) != len(token_ids):
+        logprobs = [None] * len(token_ids)
+    episode.completion_logprobs.extend(logprobs)
 
 
 def _stop(episode: Episode, reason: StopReason) -> None:

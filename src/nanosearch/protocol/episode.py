@@ -26,7 +26,10 @@ class Episode:
     ``messages`` is the chat (system, user, then assistant turns and the environment's
     ``<result>`` turns as ``tool`` messages). ``completion_ids`` holds every token after the
     prompt, model and environment alike, and ``completion_mask`` is 1 where the model sampled
-    the token and 0 where the environment inserted it.
+    the token and 0 where the environment inserted it. ``completion_logprobs`` holds the
+    sampler's log-prob of each completion token where the policy reported one (vLLM does), and
+    None elsewhere (inserted tokens, a closing token the environment added): the trainer's
+    importance-sampling correction compares them with its own.
     """
 
     question: str
@@ -37,6 +40,7 @@ class Episode:
     prompt_ids: list[int] = field(default_factory=list)
     completion_ids: list[int] = field(default_factory=list)
     completion_mask: list[int] = field(default_factory=list)
+    completion_logprobs: list[float | None] = field(default_factory=list)
     truncated: bool = False
 
     @property

@@ -48,6 +48,7 @@ from nanosearch.train.rollout import (
     component_names,
     transformers_backend,
     vllm_backend,
+    vllm_generation_kwargs,
 )
 from nanosearch.train.trainer_rewards import trainer_rewards
 
@@ -499,7 +500,8 @@ def build_trainer(
         vllm_mode=generation.vllm_mode,
         vllm_gpu_memory_utilization=generation.vllm_gpu_memory_utilization,
         vllm_max_model_length=stage.context_tokens,
-        vllm_importance_sampling_correction=False,
+        vllm_importance_sampling_correction=generation.use_vllm,
+        generation_kwargs=vllm_generation_kwargs() if generation.use_vllm else None,
         reward_weights=reward_weights,
         save_strategy="steps",
         save_steps=training.save_steps,

@@ -26,7 +26,7 @@ from nanosearch.env import (
     TransformersPolicy,
     run_episodes,
 )
-from nanosearch.env.policy import turn_of
+from nanosearch.env.policy import STOP_STRINGS, turn_of
 from nanosearch.errors import NanosearchError
 from nanosearch.protocol import Episode
 from nanosearch.rewards import (
@@ -179,13 +179,23 @@ class StageRollout:
             "prompt_ids": [e.prompt_ids for e in episodes],
             "completion_ids": [e.completion_ids for e in episodes],
             "env_mask": [e.completion_mask for e in episodes],
-            "logprobs": None,
+            "logprobs": sampling_logprobs(episodes),
             TOTAL_FIELD: [s.total for s in scores],
             METRICS_FIELD: metrics,
         }
         for name in self.components:
             output[COMPONENT_PREFIX + name] = [s.components.get(name, 0.0) for s in scores]
         return output
+
+
+def sampling_logprobs(episodes: list[Episode]) -> list[list[float | None]] | None:
+    """Each episode's sampling log-probs for TRL's importance-sampling correction, when the
+    policy reported them for every episode (vLLM); None otherwise (TRL then skips it)."""
+    if not episodes or not all(
+        any(value is not None for value in e.completion_logprobs) for e in episodes
+    ):
+        return None
+    return [list(e.completion_logprobs) for e in episodes]
 
 
 def any_process(trainer: Any, flag: bool) -> bool:
@@ -226,7 +236,9 @@ def transformers_backend(generation: GenerationSection, chat: ChatFormat) -> Pol
 class TrainerVLLMPolicy:
     """One turn per request through TRL's vLLM generation (colocated or server), whose weights
     TRL syncs before every rollout. vLLM samples up to ``max_completion_length`` tokens; each
-    turn is cut at its first tool call, answer or end of turn, and at its own budget."""
+    turn is cut at its first tool call, answer or end of turn, and at its own budget. vLLM stops
+    at the protocol's stop strings itself (``vllm_generation_kwargs``); its sampling log-probs
+    are kept, cut with the tokens, for TRL's importance-sampling correction."""
 
     def __init__(self, vllm_generation: Any, tokenizer: Any, end_token_id: int) -> None:
         self.vllm = vllm_generation
@@ -236,11 +248,28 @@ class TrainerVLLMPolicy:
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         prompts = [request.input_ids for request in requests]
-        _, completions, _, _ = self.vllm.generate(prompts=prompts, images=None, num_generations=1)
+        _, completions, logprobs, _ = self.vllm.generate(
+            prompts=prompts, images=None, num_generations=1
+        )
+        rows = logprobs if logprobs is not None else [None] * len(completions)
         return [
-            turn_of(list(ids), request, self.end_ids, self.tokenizer)
-            for request, ids in zip(requests, completions, strict=True)
+            turn_of(list(ids), request, self.end_ids, self.tokenizer, sampled_logprobs(row))
+            for request, ids, row in zip(requests, completions, rows, strict=True)
         ]
+
+
+def sampled_logprobs(row: Any) -> list[float | None] | None:
+    """The sampled token's log-prob per position, from TRL's vLLM output (a list per token,
+    the sampled token's first when ``logprobs=0``)."""
+    if row is None:
+        return None
+    return [entry[0] if isinstance(entry, list | tuple) else entry for entry in row]
+
+
+def vllm_generation_kwargs() -> dict[str, Any]:
+    """vLLM sampling settings: stop at the protocol's stop strings (a turn ends at its tool
+    call or answer instead of sampling to ``max_tokens`` and being cut afterwards)."""
+    return {"stop": list(STOP_STRINGS), "include_stop_str_in_output": True}
 
 
 def vllm_backend(chat: ChatFormat) -> PolicyBackend:
