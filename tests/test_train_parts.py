@@ -503,3 +503,45 @@ def test_the_rollout_hands_trl_the_sampling_logprobs_aligned_with_the_tokens(
         assert all(lp is None for lp, m in zip(logprobs, mask, strict=True) if m == 0)
     plain = make_rollout(tokenizer, musique_engine, examples, ShapedOnlyPolicy(tokenizer))
     assert plain([examples[0]["question"]] * 2, trainer=None)["logprobs"] is None
+
+
+def test_server_mode_hands_each_process_its_own_completions(tmp_path: Path) -> None:
+    """Two real processes (gloo on CPU) through TRL's server-mode generation code, sending
+    different numbers of prompts as lockstep episodes do: unpadded, TRL's slicing gives the
+    second process another process's completion; padded, each gets its own."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from nanosearch.server.process import free_port
+
+    worker = Path(__file__).with_name("server_mode_worker.py")
+    port = str(free_port())
+    processes = []
+    for rank, lengths in ((0, "3,4,5"), (1, "7")):
+        env = {
+            **os.environ,
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": port,
+            "WORLD_SIZE": "2",
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "PROMPT_LENGTHS": lengths,
+        }
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, str(worker)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outputs = [p.communicate(timeout=300) for p in processes]
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err[-3000:]
+    first, second = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
+    assert first["padded"] == [f"<answer>{n}</answer>" for n in (3, 4, 5)]
+    assert second["padded"] == ["<answer>7</answer>"]
+    assert second["unpadded"] != ["<answer>7</answer>"]

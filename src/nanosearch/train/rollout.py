@@ -240,17 +240,43 @@ class TrainerVLLMPolicy:
     at the protocol's stop strings itself (``vllm_generation_kwargs``); its sampling log-probs
     are kept, cut with the tokens, for TRL's importance-sampling correction."""
 
-    def __init__(self, vllm_generation: Any, tokenizer: Any, end_token_id: int) -> None:
+    def __init__(
+        self,
+        vllm_generation: Any,
+        tokenizer: Any,
+        end_token_id: int,
+        accelerator: Any = None,
+    ) -> None:
+        """``accelerator`` is given in server mode: TRL's server path gathers every process's
+        prompts and hands each process the slice at ``process_index × its own count``, so all
+        processes must send the same number of prompts (see :meth:`padded`)."""
         self.vllm = vllm_generation
         self.tokenizer = tokenizer
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else end_token_id
         self.end_ids = {end_token_id, pad}
+        self.end_token_id = end_token_id
+        self.accelerator = accelerator
+
+    def padded(self, prompts: list[list[int]]) -> list[list[int]]:
+        """The prompts, padded to the largest count of any process with a one-token filler
+        prompt whose completions are thrown away."""
+        accelerator = self.accelerator
+        if accelerator is None or accelerator.num_processes == 1:
+            return prompts
+        import torch
+
+        counts = accelerator.gather(torch.tensor([len(prompts)], device=accelerator.device))
+        width = int(counts.max().item())
+        filler = prompts[0] if prompts else [self.end_token_id]
+        return prompts + [filler] * (width - len(prompts))
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         prompts = [request.input_ids for request in requests]
         _, completions, logprobs, _ = self.vllm.generate(
-            prompts=prompts, images=None, num_generations=1
+            prompts=self.padded(prompts), images=None, num_generations=1
         )
+        completions = completions[: len(requests)]
+        logprobs = logprobs[: len(requests)] if logprobs is not None else None
         rows = logprobs if logprobs is not None else [None] * len(completions)
         return [
             turn_of(list(ids), request, self.end_ids, self.tokenizer, sampled_logprobs(row))
@@ -275,8 +301,12 @@ def vllm_generation_kwargs() -> dict[str, Any]:
 def vllm_backend(chat: ChatFormat) -> PolicyBackend:
     @contextmanager
     def backend(trainer: Any) -> Iterator[Policy]:
+        server = trainer.args.vllm_mode == "server"
         yield TrainerVLLMPolicy(
-            trainer.vllm_generation, trainer.processing_class, chat.eos_token_id
+            trainer.vllm_generation,
+            trainer.processing_class,
+            chat.eos_token_id,
+            accelerator=trainer.accelerator if server else None,
         )
 
     return backend
