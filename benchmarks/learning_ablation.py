@@ -86,7 +86,7 @@ def prepare_shared(out: Path, steps: int, entities: int) -> Path:
     shared = out / "shared"
     recipe = load_recipe(recipe_for("dapo", 0, steps, entities, out / "recipes" / "shared"))
     world = prepare_world(recipe, shared / "world", print)
-    train, _, _ = prepare_data(recipe, shared / "data", world=world)
+    train = prepare_data(recipe, shared / "data", world=world).train
     engine = prepare_index(recipe, shared / "index", world=world)
     prepare_model(recipe, shared / "base-model", world=world, train=train, engine=engine, say=print)
     return shared

@@ -25,7 +25,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from nanosearch.assets import MUSIQUE_SAMPLE
 from nanosearch.data import build_mixture, load_musique, split_dev
@@ -122,13 +122,13 @@ def train_recipe(
                 json.dumps(recipe.model_dump(mode="json"), indent=2) + "\n"
             )
         world = prepare_world(recipe, out / "world", say)
-        data = prepare_data(recipe, out / "data", write=state.is_main_process, world=world)
-        train, dev, message = data
+        train, dev, tests, message = prepare_data(
+            recipe, out / "data", write=state.is_main_process, world=world
+        )
         engine = prepare_index(recipe, out / "index", world=world, progress=echo is None)
         current = prepare_model(
             recipe, out / "base-model", world=world, train=train, engine=engine, say=say
         )
-    tests = read_split(out / "data", "test")
     evaluation = recipe.evaluation if dev else None
     if evaluation is not None and state.is_main_process:
         run_summary.evaluate_base(recipe, out, current, engine, dev, tests, world, say)
@@ -197,13 +197,6 @@ def prepare_world(recipe: Recipe, directory: Path, say: Callable[[str], None]) -
     return build_world(recipe.world.seed, recipe.world.entities, directory)
 
 
-def read_split(directory: Path, name: str) -> list[dict[str, Any]]:
-    path = directory / f"{name}.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def stage_pool(train: list[dict[str, Any]], stage: StageSection, seed: int) -> list[dict[str, Any]]:
     """The stage's training questions: all of them, or drawn by the stage's hop weights (as
     many as the training set holds, with replacement within a hop count)."""
@@ -244,31 +237,37 @@ def _claim(out: Path, resume: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+class PreparedData(NamedTuple):
+    """A run's questions (``test`` only from a world) and a line describing them."""
+
+    train: list[dict[str, Any]]
+    dev: list[dict[str, Any]]
+    test: list[dict[str, Any]]
+    message: str
+
+
 def prepare_data(
     recipe: Recipe, directory: Path, write: bool = True, world: Path | None = None
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
-    if world is not None:
-        from nanosearch.world import read_questions
+) -> PreparedData:
+    """The run's splits, also written to ``directory`` (by the main process) for inspection."""
+    from nanosearch.world.files import read_questions, write_jsonl
 
+    if world is not None:
         splits = {name: read_questions(world, name) for name in ("train", "dev", "test")}
-        if write:
-            directory.mkdir(parents=True, exist_ok=True)
-            for name, rows in splits.items():
-                text = "".join(json.dumps(r) + "\n" for r in rows)
-                (directory / f"{name}.jsonl").write_text(text)
         counts = ", ".join(f"{len(rows)} {name}" for name, rows in splits.items())
-        return splits["train"], splits["dev"], f"world {world}: {counts} (split by subject)"
-    source = recipe.data.musique
-    source = str(MUSIQUE_SAMPLE) if source == BUNDLED else recipe.resolve(source)
-    examples = load_musique(source, recipe.data.split)
-    mixture = build_mixture(examples, recipe.data.mixture, seed=recipe.data.seed)
-    train, dev = split_dev(mixture.examples, recipe.data.dev_fraction, seed=recipe.data.seed)
+        message = f"world {world}: {counts} (split by subject)"
+    else:
+        source = recipe.data.musique
+        source = str(MUSIQUE_SAMPLE) if source == BUNDLED else recipe.resolve(source)
+        examples = load_musique(source, recipe.data.split)
+        mixture = build_mixture(examples, recipe.data.mixture, seed=recipe.data.seed)
+        train, dev = split_dev(mixture.examples, recipe.data.dev_fraction, seed=recipe.data.seed)
+        splits = {"train": train, "dev": dev}
+        message = f"{mixture.message}; {len(train)} train, {len(dev)} dev"
     if write:
-        directory.mkdir(parents=True, exist_ok=True)
-        for name, rows in (("train", train), ("dev", dev)):
-            text = "".join(json.dumps(r) + "\n" for r in rows)
-            (directory / f"{name}.jsonl").write_text(text)
-    return train, dev, f"{mixture.message}; {len(train)} train, {len(dev)} dev"
+        for name, rows in splits.items():
+            write_jsonl(directory / f"{name}.jsonl", rows)
+    return PreparedData(splits["train"], splits["dev"], splits.get("test", []), message)
 
 
 def prepare_index(

@@ -10,7 +10,6 @@ one (``hops_1/exact_match``, ...).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import defaultdict
@@ -23,6 +22,7 @@ from transformers import TrainerCallback
 from nanosearch.env import ChatFormat, EnvConfig, ToolClient, TransformersPolicy, run_episodes
 from nanosearch.protocol import Episode
 from nanosearch.rewards.answers import exact_match, gold_answers, token_f1
+from nanosearch.train.metrics import append_metrics, read_metrics
 
 PREFIX = "heldout/"
 BATCH = 128
@@ -122,8 +122,7 @@ class HeldOutCallback(TrainerCallback):
         )
         record = {PREFIX + k: v for k, v in metrics.items()}
         record[PREFIX + "wall_s"] = round(time.perf_counter() - started, 2)
-        with self.metrics_path.open("a") as sink:
-            sink.write(json.dumps({"stage": self.stage, "step": step, **record}) + "\n")
+        append_metrics(self.metrics_path, self.stage, step, record)
         if self.writer is not None:
             for key, value in record.items():
                 self.writer.add_scalar(key, value, step)
@@ -146,6 +145,4 @@ class HeldOutCallback(TrainerCallback):
 
 def read_heldout(path: Path) -> list[dict[str, Any]]:
     """The held-out lines of a stage's ``metrics.jsonl``, by step."""
-    from nanosearch.train.metrics import read_metrics
-
     return [r for r in read_metrics(path) if PREFIX + "exact_match" in r]

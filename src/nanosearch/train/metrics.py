@@ -25,9 +25,14 @@ class MetricsFile(TrainerCallback):
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **_: Any):
         if not state.is_world_process_zero or not logs:
             return
-        record = {"stage": self.stage, "step": state.global_step, **_finite(logs)}
-        with self.path.open("a") as sink:
-            sink.write(json.dumps(record) + "\n")
+        append_metrics(self.path, self.stage, state.global_step, logs)
+
+
+def append_metrics(path: Path, stage: str, step: int, values: dict[str, Any]) -> None:
+    """One line of ``metrics.jsonl`` (non-finite numbers as null), appended and closed."""
+    record = {"stage": stage, "step": step, **_finite(values)}
+    with path.open("a") as sink:
+        sink.write(json.dumps(record) + "\n")
 
 
 def _finite(logs: dict[str, Any]) -> dict[str, Any]:

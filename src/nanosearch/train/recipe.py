@@ -261,6 +261,13 @@ class Recipe(Section):
             )
         if self.model.world_base is not None and self.world is None:
             raise ValueError("model.world_base needs a 'world' section")
+        names = [stage.name for stage in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names must be unique, got {names}")
+        return self
+
+    @model_validator(mode="after")
+    def overlong_windows_fit(self) -> Recipe:
         if self.dapo.soft_overlong:
             for stage in self.stages:
                 length, cache = self.dapo.overlong_window(stage)
@@ -275,9 +282,6 @@ class Recipe(Section):
                         f"dapo.overlong_cache_tokens ({cache}) must be below the overlong "
                         f"window ({length}) of stage {stage.name!r}"
                     )
-        names = [stage.name for stage in self.stages]
-        if len(set(names)) != len(names):
-            raise ValueError(f"stage names must be unique, got {names}")
         return self
 
     def resolve(self, value: str) -> str:
