@@ -41,7 +41,8 @@ def weights(directory: Path) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One run of the tiny recipe, recording the weights each stage's trainer starts from."""
+    """One run of the tiny recipe, recording the weights each stage's trainer starts from (so
+    its stages run in this process; the kill-and-resume test runs them in their own)."""
     root = tmp_path_factory.mktemp("train")
     recipe = short_recipe(root / "recipe", [3, 1, 1])
     starts: dict[int, dict[str, torch.Tensor]] = {}
@@ -55,7 +56,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     curriculum.build_trainer = recording
     try:
-        result = train_recipe(recipe, root / "run")
+        result = train_recipe(recipe, root / "run", in_process=True)
     finally:
         curriculum.build_trainer = original
     return {"result": result, "starts": starts, "out": root / "run"}
@@ -144,6 +145,19 @@ def test_a_finished_run_is_not_overwritten(trained: dict[str, Any]) -> None:
         train_recipe(trained["out"] / "recipe.yaml", trained["out"])
 
 
+def stage_processes(out: Path) -> list[int]:
+    """Processes still running a stage of the run in ``out`` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"nanosearch.train.stage_process" in arguments and str(out).encode() in arguments:
+            found.append(int(entry.name))
+    return found
+
+
 def test_kill_and_resume_reaches_the_same_final_step(tmp_path: Path) -> None:
     recipe = short_recipe(tmp_path / "recipe", [3, 1, 1])
     out = tmp_path / "run"
@@ -168,6 +182,10 @@ def test_kill_and_resume_reaches_the_same_final_step(tmp_path: Path) -> None:
     time.sleep(1.0)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    deadline = time.monotonic() + 10
+    while stage_processes(out) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not stage_processes(out), "the stage's process outlived the killed run"
     assert not (out / "stage-1" / "final" / COMPLETE_MARK).exists()
 
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=900)
@@ -177,8 +195,10 @@ def test_kill_and_resume_reaches_the_same_final_step(tmp_path: Path) -> None:
     assert final_step == 3
     steps = [r["step"] for r in read_metrics(out / "stage-1" / METRICS_FILE) if "loss" in r]
     assert steps == [1, 2, 3]
-    for number in (2, 3):
-        assert (out / f"stage-{number}" / "final" / COMPLETE_MARK).is_file()
+    marks = [
+        json.loads((out / f"stage-{n}" / "final" / COMPLETE_MARK).read_text()) for n in (1, 2, 3)
+    ]
+    assert len({mark["process"] for mark in marks}) == 3, "stages shared a process"
 
     again = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]

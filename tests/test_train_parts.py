@@ -505,10 +505,9 @@ def test_the_rollout_hands_trl_the_sampling_logprobs_aligned_with_the_tokens(
     assert plain([examples[0]["question"]] * 2, trainer=None)["logprobs"] is None
 
 
-def test_server_mode_hands_each_process_its_own_completions(tmp_path: Path) -> None:
-    """Two real processes (gloo on CPU) through TRL's server-mode generation code, sending
-    different numbers of prompts as lockstep episodes do: unpadded, TRL's slicing gives the
-    second process another process's completion; padded, each gets its own."""
+def run_two_processes(worker: str, per_rank: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Start ``tests/<worker>`` as ranks 0 and 1 of a two-process group (gloo on CPU), as
+    ``accelerate launch`` would, and return the JSON line each prints last."""
     import json
     import os
     import subprocess
@@ -516,23 +515,22 @@ def test_server_mode_hands_each_process_its_own_completions(tmp_path: Path) -> N
 
     from nanosearch.server.process import free_port
 
-    worker = Path(__file__).with_name("server_mode_worker.py")
     port = str(free_port())
     processes = []
-    for rank, lengths in ((0, "3,4,5"), (1, "7")):
-        env = {
+    for rank, extra in enumerate(per_rank):
+        environment = {
             **os.environ,
             "MASTER_ADDR": "127.0.0.1",
             "MASTER_PORT": port,
-            "WORLD_SIZE": "2",
+            "WORLD_SIZE": str(len(per_rank)),
             "RANK": str(rank),
             "LOCAL_RANK": str(rank),
-            "PROMPT_LENGTHS": lengths,
+            **extra,
         }
         processes.append(
             subprocess.Popen(
-                [sys.executable, str(worker)],
-                env=env,
+                [sys.executable, str(Path(__file__).with_name(worker))],
+                env=environment,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -541,7 +539,25 @@ def test_server_mode_hands_each_process_its_own_completions(tmp_path: Path) -> N
     outputs = [p.communicate(timeout=300) for p in processes]
     for process, (_, err) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, err[-3000:]
-    first, second = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+
+
+def test_server_mode_hands_each_process_its_own_completions() -> None:
+    """Two real processes (gloo on CPU) through TRL's server-mode generation code, sending
+    different numbers of prompts as lockstep episodes do: unpadded, TRL's slicing gives the
+    second process another process's completion; padded, each gets its own."""
+    first, second = run_two_processes(
+        "server_mode_worker.py", [{"PROMPT_LENGTHS": "3,4,5"}, {"PROMPT_LENGTHS": "7"}]
+    )
     assert first["padded"] == [f"<answer>{n}</answer>" for n in (3, 4, 5)]
     assert second["padded"] == ["<answer>7</answer>"]
     assert second["unpadded"] != ["<answer>7</answer>"]
+
+
+def test_stage_processes_of_a_launched_run_form_their_own_group() -> None:
+    """Under a two-process launch each process starts its stage's child with the environment
+    ``nanosearch train`` gives it: both children get one fresh port, not the launcher's, and
+    form a working process group of their own."""
+    first, second = run_two_processes("stage_group_worker.py", [{}, {}])
+    assert first["port"] == second["port"] != first["parent_port"]
+    assert first["sum"] == second["sum"] == 3

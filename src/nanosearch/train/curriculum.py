@@ -50,6 +50,7 @@ from nanosearch.train.rollout import (
     vllm_backend,
     vllm_generation_kwargs,
 )
+from nanosearch.train.stage_process import launch_stage
 from nanosearch.train.trainer_rewards import trainer_rewards
 
 COMPLETE_MARK = ".complete"
@@ -104,9 +105,12 @@ def train_recipe(
     out: str | Path | None = None,
     resume: bool = False,
     echo: Callable[[str], None] | None = None,
+    in_process: bool = False,
 ) -> TrainResult:
     """Run every stage of a recipe into ``out`` (default ``runs/<recipe name>``). ``echo``
-    gets one progress line per phase and stage (nothing is printed without it)."""
+    gets one progress line per phase and stage (nothing is printed without it). Each stage
+    runs in a process of its own, which returns its device memory when it ends, unless
+    ``in_process``."""
     from nanosearch.train import summary as run_summary
 
     recipe = load_recipe(recipe_path)
@@ -122,16 +126,14 @@ def train_recipe(
                 json.dumps(recipe.model_dump(mode="json"), indent=2) + "\n"
             )
         world = prepare_world(recipe, out / "world", say)
-        train, dev, tests, message = prepare_data(
-            recipe, out / "data", write=state.is_main_process, world=world
-        )
+        data = prepare_data(recipe, out / "data", write=state.is_main_process, world=world)
         engine = prepare_index(recipe, out / "index", world=world, progress=echo is None)
         current = prepare_model(
-            recipe, out / "base-model", world=world, train=train, engine=engine, say=say
+            recipe, out / "base-model", world=world, train=data.train, engine=engine, say=say
         )
-    evaluation = recipe.evaluation if dev else None
+    evaluation = recipe.evaluation if data.dev else None
     if evaluation is not None and state.is_main_process:
-        run_summary.evaluate_base(recipe, out, current, engine, dev, tests, world, say)
+        run_summary.evaluate_base(recipe, out, current, engine, data.dev, data.test, world, say)
     results = []
     offset = 0
     for number, stage in enumerate(recipe.stages, start=1):
@@ -142,20 +144,10 @@ def train_recipe(
             say(f"stage {number} {stage.name}: already complete, skipped")
             results.append(StageResult(stage.name, directory, final, True))
         else:
-            pool = stage_pool(train, stage, recipe.training.seed + number)
-            run_stage(
-                recipe,
-                stage,
-                number,
-                current,
-                directory,
-                pool,
-                engine,
-                resume,
-                dev=dev if evaluation else None,
-                offset=offset,
-                echo=echo,
-            )
+            if in_process:
+                play_stage(recipe, out, number, current, offset, resume, data, engine, echo)
+            else:
+                launch_stage(recipe_path, out, number, current, offset, resume, state, echo)
             results.append(StageResult(stage.name, directory, final, False))
         state.wait_for_everyone()
         offset += stage.steps
@@ -170,9 +162,56 @@ def train_recipe(
         export_model(Path(current), model)
     lines: list[str] = []
     if evaluation is not None and state.is_main_process:
-        lines = run_summary.finish(recipe, out, current, engine, tests, say)
+        lines = run_summary.finish(recipe, out, current, engine, data.test, say)
     state.wait_for_everyone()
-    return TrainResult(out, results, plot, model, message, lines)
+    return TrainResult(out, results, plot, model, data.message, lines)
+
+
+def train_stage(
+    recipe_path: str | Path,
+    out: Path,
+    number: int,
+    start: str,
+    offset: int,
+    resume: bool,
+    echo: Callable[[str], None] | None = None,
+) -> None:
+    """Stage ``number`` of the run in ``out``, whose world, data, index and starting weights
+    are in place: the body of the stage's own process (:mod:`nanosearch.train.stage_process`)."""
+    recipe = load_recipe(recipe_path)
+    if echo is not None:
+        quiet_libraries()
+    world = prepare_world(recipe, out / "world", lambda line: None)
+    data = prepare_data(recipe, out / "data", write=False, world=world)
+    engine = prepare_index(recipe, out / "index", world=world, progress=False)
+    play_stage(recipe, out, number, start, offset, resume, data, engine, echo)
+
+
+def play_stage(
+    recipe: Recipe,
+    out: Path,
+    number: int,
+    start: str,
+    offset: int,
+    resume: bool,
+    data: PreparedData,
+    engine: Any,
+    echo: Callable[[str], None] | None,
+) -> None:
+    stage = recipe.stages[number - 1]
+    run_stage(
+        recipe,
+        stage,
+        number,
+        start,
+        stage_dir(out, number),
+        stage_pool(data.train, stage, recipe.training.seed + number),
+        engine,
+        resume,
+        dev=data.dev if recipe.evaluation is not None and data.dev else None,
+        offset=offset,
+        echo=echo,
+    )
 
 
 def quiet_libraries() -> None:
@@ -417,7 +456,7 @@ def run_stage(
     trainer.save_model(str(final))
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(str(final))
-        mark = json.dumps({"step": trainer.state.global_step}) + "\n"
+        mark = json.dumps({"step": trainer.state.global_step, "process": os.getpid()}) + "\n"
         (final / COMPLETE_MARK).write_text(mark)
 
 
