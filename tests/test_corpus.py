@@ -229,3 +229,51 @@ def test_any_record_gives_a_document_or_a_value_error(record: dict) -> None:
         assert isinstance(document.id, str) and document.id
         assert isinstance(document.text, str) and isinstance(document.title, str)
         assert document.text or document.title
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"id": "x", "text": "t", "n": ' + "7" * 5000 + "}", "invalid JSON"),
+        ('{"id": "x", "text": ' + "[" * 1000 + "]" * 1000 + "}", "invalid JSON"),
+        ('{"id": "x", "title": "\\ud800", "text": "t"}', "'title' holds a lone surrogate"),
+        ('{"id": "x", "text": "a\\udfff"}', "'text' holds a lone surrogate (\\udfff)"),
+        ('{"id": "\\ud800", "text": "t"}', "'id' holds a lone surrogate"),
+    ],
+    ids=["huge-integer", "deep-nesting", "surrogate-title", "surrogate-text", "surrogate-id"],
+)
+def test_hostile_lines_are_skipped_and_the_index_still_builds(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    from nanosearch.search import build_index
+
+    good = [json.dumps({"id": "1", "text": "first passage"}), json.dumps({"id": "2", "text": "b"})]
+    path = write_lines(tmp_path / "corpus.jsonl", [good[0], line, good[1]])
+    documents, problems = collect(path)
+    assert [d.id for d in documents] == ["1", "2"]
+    assert [p.line for p in problems] == [2] and message in problems[0].message
+    assert len(problems[0].message) < 400
+    build_index(read_corpus(path, progress=False), tmp_path / "index", "bm25", progress=False)
+
+
+def test_a_hostile_musique_paragraph_is_skipped(tmp_path: Path) -> None:
+    paragraphs = [{"title": "\ud800", "paragraph_text": "x"}, {"title": "A", "paragraph_text": "y"}]
+    path = tmp_path / "musique.jsonl"
+    path.write_text(json.dumps({"paragraphs": paragraphs}) + "\n")
+    documents, problems = collect(path, "musique")
+    assert [d.title for d in documents] == ["A"]
+    assert "paragraph 0: 'title' holds a lone surrogate" in problems[0].message
+
+
+def test_a_truncated_archive_is_an_error_naming_the_file_and_how_far_it_got(
+    tmp_path: Path,
+) -> None:
+    lines = [json.dumps({"id": str(i), "text": f"passage {i} " * 20}) for i in range(2000)]
+    whole = gzip.compress("\n".join(lines).encode())
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(
+        CorpusError,
+        match=r"cut\.jsonl\.gz: the compressed file is damaged or cut short after line [1-9]",
+    ):
+        list(read_corpus(path, progress=False))

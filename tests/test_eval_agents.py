@@ -261,13 +261,20 @@ def test_a_qa_jsonl_file_runs_like_simpleqa(
 ) -> None:
     data = tmp_path / "questions.jsonl"
     rows = [
-        {"id": "q1", "question": "Where does the Bubye River flow?", "answer": "Limpopo River"},
+        {
+            "id": "q1",
+            "question": "Where does the Bubye River flow?",
+            "answer": "Limpopo River",
+            "answer_aliases": ["the Limpopo"],
+        },
         {"question": "Who sang Hank Snow's songs?", "golden_answers": ["Hank Snow"]},
     ]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     evaluate(tmp_path / "run", vllm, musique_index_dir, data=str(data))
     graded = rows_of(tmp_path / "run" / "results.jsonl")
     assert sorted(r["id"] for r in graded) == ["line-2", "q1"]
+    aliases = {r["id"]: r["answer_aliases"] for r in graded}
+    assert aliases == {"q1": ["the Limpopo"], "line-2": []}, "the grader is not given the aliases"
     assert_searched_through_mcp(graded)
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["dataset"]["source"] == "questions.jsonl"

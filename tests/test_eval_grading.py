@@ -89,3 +89,10 @@ def test_the_interval_holds_the_proportion(successes: int, total: int) -> None:
     successes = min(successes, total)
     low, high = wilson_interval(successes, total)
     assert 0 <= low <= successes / total <= high <= 1
+
+
+def test_the_offline_grader_accepts_any_alias_of_the_gold_answer() -> None:
+    assert grade_offline("the Duskmere", "Tavel Moor").grade == "incorrect"
+    result = grade_offline("the Duskmere", "Tavel Moor", aliases=["Korrin", "Duskmere"])
+    assert result.grade == "correct" and "alias 'Duskmere'" in result.reason
+    assert grade_offline("Korrinvale", "Tavel Moor", aliases=["Korrin"]).grade == "incorrect"

@@ -234,3 +234,17 @@ def test_demo_evaluation_runs_an_in_process_model_over_mcp_stdio(
     assert (tmp_path / "eval" / "report.html").exists()
     eval_demo(tmp_path / "eval", tiny_qwen3_dir, musique_index_dir, questions=2)  # resumes
     assert len(JsonlLog(tmp_path / "eval" / "results.jsonl").read()) == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<tool_call>" + "[" * 5000 + "</tool_call>",
+        '<tool_call>{"name": "web_search", "arguments": {"k": ' + "9" * 5000 + "}}</tool_call>",
+        "<tool_call>{" * 16_000,
+        "x" * 300_000 + '<tool_call>{"name": "f", "arguments": {}}</tool_call>',
+    ],
+    ids=["deep-nesting", "huge-integer", "unclosed-blocks", "over-the-cap"],
+)
+def test_hostile_hermes_text_is_content_not_an_error(text: str) -> None:
+    assert parse_hermes(text) == (text, [])

@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import json
 import logging
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,19 +150,48 @@ def _json_lines(
         ) as bar,
     ):
         stream: IO[bytes] = gzip.open(raw) if compressed else raw  # type: ignore[assignment]  # noqa: SIM115
-        for number, line in enumerate(stream, start=1):
+        number = 0
+        lines = iter(stream)
+        while True:
+            try:
+                line = next(lines)
+            except StopIteration:
+                return
+            except (EOFError, OSError, zlib.error) as error:
+                raise CorpusError(
+                    f"{path}: the compressed file is damaged or cut short after line {number} "
+                    f"({raw.tell():,} compressed bytes read): {error}"
+                ) from None
+            number += 1
             bar.update(len(line))
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                report(Problem(str(path), number, f"invalid JSON ({error})"))
+            except (ValueError, RecursionError) as error:  # also over-long integers, deep nesting
+                report(Problem(str(path), number, f"invalid JSON ({_short(error)})"))
                 continue
             if not isinstance(record, dict):
                 report(Problem(str(path), number, f"expected a JSON object, got {_kind(record)}"))
                 continue
             yield number, record
+
+
+def _short(error: Exception) -> str:
+    message = str(error) or type(error).__name__
+    return message if len(message) <= 200 else message[:200] + "…"
+
+
+def check_text(field: str, value: str) -> None:
+    """Raise ``ValueError`` naming ``field`` if ``value`` cannot be written as UTF-8 (a lone
+    surrogate such as ``\\ud800``, which JSON escapes allow)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        bad = value[error.start]
+        raise ValueError(
+            f"'{field}' holds a lone surrogate (\\u{ord(bad):04x}) at character {error.start}"
+        ) from None
 
 
 def _kind(value: Any) -> str:
@@ -192,6 +222,8 @@ def document_from_record(record: dict[str, Any]) -> Document:
     text = text.strip()
     if not text and not title:
         raise ValueError("the document is empty")
+    check_text("title", title)
+    check_text("text", text)
     raw_id = record.get("id")
     if raw_id is None or raw_id == "":
         doc_id = content_id("doc", title, text)
@@ -202,6 +234,8 @@ def document_from_record(record: dict[str, Any]) -> Document:
     url = record.get("url")
     if url is not None and not isinstance(url, str):
         raise ValueError(f"'url' must be a string, got {_kind(url)}")
+    check_text("id", doc_id)
+    check_text("url", url or "")
     return Document(id=doc_id, title=title, text=text, url=url or None)
 
 
@@ -250,6 +284,12 @@ def _read_musique(path: Path, progress: bool, report: ProblemHandler) -> Iterato
                         f"paragraph {position} needs string 'title' and 'paragraph_text'",
                     )
                 )
+                continue
+            try:
+                check_text("title", title)
+                check_text("paragraph_text", text)
+            except ValueError as error:
+                report(Problem(str(path), number, f"paragraph {position}: {error}"))
                 continue
             doc_id = content_id("musique", title, text)
             if doc_id in seen:

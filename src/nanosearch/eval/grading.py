@@ -10,6 +10,7 @@ its distinctive last part ("Beethoven" for "Ludwig van Beethoven") but not by a 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -66,9 +67,16 @@ class GradeResult:
     flagged: bool = False
 
 
-def grade_offline(prediction: str | None, gold: str) -> GradeResult:
-    """Grade one prediction against the gold answer by rule (see the module doc)."""
+def grade_offline(prediction: str | None, gold: str, aliases: Sequence[str] = ()) -> GradeResult:
+    """Grade one prediction against the gold answer by rule (see the module doc); it is
+    correct when it is correct against the gold answer or any of its aliases."""
     grade, reason = _grade(prediction or "", gold)
+    for alias in aliases:
+        if grade == "correct":
+            break
+        alias_grade, alias_reason = _grade(prediction or "", alias)
+        if alias_grade == "correct":
+            grade, reason = alias_grade, f"{alias_reason} (alias {alias!r})"
     return GradeResult(grade, "offline", reason)
 
 

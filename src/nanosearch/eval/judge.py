@@ -4,6 +4,7 @@ SimpleQA's rules. A reply that names no grade counts as not attempted and is fla
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from nanosearch.eval.grading import Grade, GradeResult
@@ -74,7 +75,11 @@ class LLMJudge:
         self.max_tokens = max_tokens
         self.name = f"llm:{model}"
 
-    def grade(self, problem: str, answer: str, prediction: str | None) -> GradeResult:
+    def grade(
+        self, problem: str, answer: str, prediction: str | None, aliases: Sequence[str] = ()
+    ) -> GradeResult:
+        if aliases:
+            answer = f"{answer} (also accepted: {'; '.join(aliases)})"
         content = JUDGE_PROMPT.format(problem=problem, answer=answer, prediction=prediction or "")
         reply = self.complete(content)
         verdict = parse_verdict(reply)

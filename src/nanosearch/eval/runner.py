@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -35,14 +35,18 @@ MATCHED_ON_RESUME = ("agent", "model", "grader", "thinking")
 class Grader(Protocol):
     name: str
 
-    def grade(self, problem: str, answer: str, prediction: str | None) -> GradeResult: ...
+    def grade(
+        self, problem: str, answer: str, prediction: str | None, aliases: Sequence[str] = ()
+    ) -> GradeResult: ...
 
 
 class OfflineGrader:
     name = "offline"
 
-    def grade(self, problem: str, answer: str, prediction: str | None) -> GradeResult:
-        return grade_offline(prediction, answer)
+    def grade(
+        self, problem: str, answer: str, prediction: str | None, aliases: Sequence[str] = ()
+    ) -> GradeResult:
+        return grade_offline(prediction, answer, aliases)
 
 
 @dataclass
@@ -123,7 +127,10 @@ def run_eval(run: EvalRun) -> EvalOutcome:
 
     def finish_row(answer_row: dict[str, Any]) -> None:
         grade = run.grader.grade(
-            answer_row["problem"], answer_row["answer"], answer_row["prediction"]
+            answer_row["problem"],
+            answer_row["answer"],
+            answer_row["prediction"],
+            answer_row.get("answer_aliases") or (),
         )
         results.append(
             {
@@ -152,6 +159,7 @@ def run_eval(run: EvalRun) -> EvalOutcome:
                     "id": question["id"],
                     "problem": question["problem"],
                     "answer": question["answer"],
+                    "answer_aliases": question.get("answer_aliases") or [],
                     "topic": question.get("topic"),
                     "answer_type": question.get("answer_type"),
                     "agent": run.agent,

@@ -4,12 +4,13 @@ the reply's ``tool_calls``; the text before the first block is its content."""
 
 from __future__ import annotations
 
-import json
-import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
+from nanosearch.protocol.turn import MAX_TURN_CHARS, parse_tool_body
+
+OPEN, CLOSE = "<tool_call>", "</tool_call>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,27 +19,31 @@ class HermesCall:
     arguments: dict[str, Any]
 
 
+def tool_call_bodies(text: str) -> Iterator[str]:
+    """The bodies of the complete ``<tool_call>…</tool_call>`` blocks, in one left-to-right
+    pass (a block left open ends the search: no later block can close)."""
+    position = 0
+    while (start := text.find(OPEN, position)) != -1:
+        end = text.find(CLOSE, start + len(OPEN))
+        if end == -1:
+            return
+        yield text[start + len(OPEN) : end].strip()
+        position = end + len(CLOSE)
+
+
 def parse_hermes(text: str) -> tuple[str, list[HermesCall]]:
     """``(content, calls)``. A block whose body is not a JSON object with a string ``name`` and
-    object ``arguments`` is no call: the whole text is then returned as content, so nothing the
-    model wrote is lost. Never raises."""
+    object ``arguments`` (read by the ``<tool>`` protocol's own body parser) is no call: the
+    whole text is then returned as content, so nothing the model wrote is lost. So is a text
+    over ``MAX_TURN_CHARS``. Never raises; linear in the text's length."""
+    if len(text) > MAX_TURN_CHARS:
+        return text, []
     calls = []
-    for match in TOOL_CALL.finditer(text):
-        try:
-            body = json.loads(match.group(1))
-        except ValueError:
+    for body in tool_call_bodies(text):
+        name, arguments, error = parse_tool_body(body)
+        if error is not None or name is None:
             return text, []
-        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
-            return text, []
-        arguments = body.get("arguments", body.get("args", {}))
-        if isinstance(arguments, str):
-            try:
-                arguments = json.loads(arguments)
-            except ValueError:
-                return text, []
-        if not isinstance(arguments, dict):
-            return text, []
-        calls.append(HermesCall(body["name"], arguments))
+        calls.append(HermesCall(name, arguments))
     if not calls:
         return text, []
-    return text[: text.index("<tool_call>")].strip(), calls
+    return text[: text.index(OPEN)].strip(), calls
