@@ -330,3 +330,28 @@ def test_resolve_finds_a_document_by_id_or_url_and_nothing_else(tmp_path: Path) 
     for reference in ["/etc/passwd", "file:///etc/passwd", "https://example.com/", "../r1"]:
         with pytest.raises(DocumentNotFoundError, match="not the id or url of any document"):
             engine.resolve(reference)
+
+
+def test_queries_read_the_vocabulary_without_growing_it(musique_index_dir: Path) -> None:
+    """bm25s's tokenizer caches every unseen word, even when told not to update its vocabulary;
+    a server would grow by every novel word a client sends. Ours reads it and writes nothing,
+    and gives the term ids bm25s gives."""
+    from nanosearch.search.bm25 import BM25Retriever
+
+    retriever = BM25Retriever.load(
+        musique_index_dir, load(musique_index_dir).manifest.bm25 or {}, mmap=True
+    )
+    tokenizer = retriever._tokenizer
+    ordinary = ["Where does the Bubye River flow?", "the waterfalls of Zimbabwe", "of the and"]
+    reference = tokenizer.tokenize(
+        ordinary, update_vocab=False, return_as="ids", show_progress=False, allow_empty=False
+    )
+    sizes = [len(tokenizer.word_to_stem), len(tokenizer.word_to_id), len(tokenizer.stem_to_sid)]
+    assert [retriever.term_ids(q) for q in ordinary] == reference
+    novel = [" ".join(f"zq{i}x{j}running" for j in range(50)) for i in range(200)]
+    retriever.retrieve(novel, k=3)
+    assert [
+        len(tokenizer.word_to_stem),
+        len(tokenizer.word_to_id),
+        len(tokenizer.stem_to_sid),
+    ] == sizes

@@ -72,7 +72,26 @@ class BM25Retriever:
     def __init__(self, model: bm25s.BM25, tokenizer: bm25s.tokenization.Tokenizer) -> None:
         self._model = model
         self._tokenizer = tokenizer
+        self._stopwords = frozenset(tokenizer.stopwords or ())
         self.num_documents = int(model.scores["num_docs"])
+
+    def term_ids(self, query: str) -> list[int]:
+        """The index's term ids of a query's words, as bm25s's tokenizer gives them, but read
+        without writing: that tokenizer caches every word it has not seen (its
+        ``word_to_stem`` grows with each query, ``update_vocab=False`` or not), so a server's
+        memory would grow with every novel word a client sends. PyStemmer's own cache is
+        bounded."""
+        tokenizer = self._tokenizer
+        ids = []
+        for word in tokenizer.splitter(query.lower() if tokenizer.lower else query):
+            known = tokenizer.word_to_id.get(word)
+            if known is not None:
+                ids.append(known)
+            elif word not in self._stopwords and tokenizer.stemmer is not None:
+                stem = tokenizer.stem_to_sid.get(tokenizer.stemmer(word))
+                if stem is not None:
+                    ids.append(stem)
+        return ids
 
     @classmethod
     def load(cls, directory: Path, section: dict[str, Any], mmap: bool = True) -> BM25Retriever:
@@ -89,9 +108,7 @@ class BM25Retriever:
 
     def retrieve(self, queries: list[str], k: int) -> list[Ranked]:
         """The top ``k`` rows and scores of each query; documents sharing no term are left out."""
-        token_ids = self._tokenizer.tokenize(
-            queries, update_vocab=False, return_as="ids", show_progress=False, allow_empty=False
-        )
+        token_ids = [self.term_ids(query) for query in queries]
         k = min(k, self.num_documents)
         results: list[Ranked] = [[] for _ in queries]
         asked = [position for position, ids in enumerate(token_ids) if ids]
