@@ -4,6 +4,7 @@ every error path, auth, and concurrent clients."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -257,3 +258,74 @@ def test_a_server_on_a_missing_index_fails_at_start_with_the_reason(tmp_path: Pa
         running_server(tmp_path / "absent"),
     ):
         pass
+
+
+GUARDS = ("--header-seconds", "2", "--body-seconds", "1", "--max-connections", "6")
+
+
+@pytest.fixture(scope="module")
+def guarded(musique_index_dir: Path) -> Iterator[tuple[str, int]]:
+    """A server with short header and body deadlines and few connections."""
+    with running_server(musique_index_dir, *LIMITS, *GUARDS) as base:
+        yield base, int(base.rsplit(":", 1)[1])
+
+
+def raw_exchange(port: int, data: bytes, wait: float = 10.0) -> bytes:
+    """Send ``data`` on a fresh connection and read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as connection:
+        connection.sendall(data)
+        reply = b""
+        while chunk := connection.recv(65536):
+            reply += chunk
+        return reply
+
+
+def test_a_small_declared_length_does_not_let_a_large_body_in(guarded: tuple[str, int]) -> None:
+    """A chunked body of 400,000 bytes sent with ``Content-Length: 5`` is counted as it
+    arrives: refused, never handed to the application whole."""
+    head = (
+        b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    chunk = b"a" * 10_000
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(40)) + b"0\r\n\r\n"
+    status = raw_exchange(guarded[1], head + body).split(b"\r\n", 1)[0]
+    assert status.split()[1] == b"413", status
+
+
+def test_half_sent_requests_are_closed_after_the_header_deadline(
+    guarded: tuple[str, int],
+) -> None:
+    base, port = guarded
+    held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(5)]
+    for connection in held:
+        connection.sendall(b"POST /search HTTP/1.1\r\nHost: x\r\nContent-")
+    began = time.monotonic()
+    closed = [connection.recv(1024) == b"" for connection in held]
+    elapsed = time.monotonic() - began
+    for connection in held:
+        connection.close()
+    assert all(closed) and elapsed < 8, (closed, elapsed)
+    assert httpx.get(f"{base}/health", timeout=10).status_code == 200
+
+
+def test_a_body_that_stops_arriving_is_a_408(guarded: tuple[str, int]) -> None:
+    head = b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    reply = raw_exchange(guarded[1], head + b'Content-Length: 100\r\n\r\n{"queries": [')
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+    assert b"stopped arriving" in reply
+
+
+def test_connections_over_the_cap_are_answered_503(guarded: tuple[str, int]) -> None:
+    base, port = guarded
+    held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(6)]
+    try:
+        for connection in held:
+            connection.sendall(b"GET /health HTTP/1.1\r\nHo")
+        time.sleep(0.3)
+        assert httpx.get(f"{base}/health", timeout=10).status_code == 503
+    finally:
+        for connection in held:
+            connection.close()
+    time.sleep(0.3)
+    assert httpx.get(f"{base}/health", timeout=10).status_code == 200

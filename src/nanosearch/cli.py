@@ -182,6 +182,15 @@ def serve(
     max_k: Annotated[int, typer.Option(help="Results per query.")] = 100,
     max_fetch_chars: Annotated[int, typer.Option(help="Characters per fetched page.")] = 50_000,
     max_body_bytes: Annotated[int, typer.Option(help="Bytes per request body.")] = 1_048_576,
+    body_seconds: Annotated[
+        float, typer.Option(help="Seconds a request body may pause before a 408.")
+    ] = 30.0,
+    header_seconds: Annotated[
+        float, typer.Option(help="Seconds a client has to send a request's headers.")
+    ] = 10.0,
+    max_connections: Annotated[
+        int, typer.Option(help="Open connections per worker; more are answered 503.")
+    ] = 256,
 ) -> None:
     """Serve an index over HTTP (/search, /fetch, /retrieve, /health) and MCP at /mcp."""
     from nanosearch.server import ServerLimits
@@ -193,6 +202,9 @@ def serve(
         max_k=max_k,
         max_fetch_chars=max_fetch_chars,
         max_body_bytes=max_body_bytes,
+        body_seconds=body_seconds,
+        header_seconds=header_seconds,
+        max_connections=max_connections,
     )
     run_server(str(index), host, port, workers, limits, api_key, jan_aliases)
 

@@ -6,6 +6,8 @@ Searches run in a worker thread, so a large batch never stalls ``/health`` or ot
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hmac
 import json
 import os
@@ -16,10 +18,12 @@ from dataclasses import asdict
 from typing import Any
 
 import anyio
+import h11
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from nanosearch.errors import DocumentNotFoundError, NanosearchError
 from nanosearch.search import SearchEngine, load
@@ -86,27 +90,33 @@ async def _reply(
 
 
 class BodyLimit:
-    """Refuses request bodies over ``max_bytes`` with 413. A body with a declared length is
-    judged by it; a streamed (chunked) body is read up to the limit before the app sees it."""
+    """Reads each request body before the app sees it, counting the bytes that really arrive:
+    over ``max_bytes`` is 413, whatever ``Content-Length`` claimed (a declared length over the
+    limit is refused before reading; one under it is not trusted), and a body that stops
+    arriving for ``body_seconds`` is 408, so a client cannot hold a worker with half a body."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, body_seconds: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.body_seconds = body_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None:
-            if declared.isdigit() and int(declared) > self.max_bytes:
-                await _reply(send, 413, f"request body over {self.max_bytes} bytes")
-                return
-            await self.app(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _reply(send, 413, f"request body over {self.max_bytes} bytes")
             return
         messages, size = [], 0
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.body_seconds)
+            except TimeoutError:
+                await _reply(
+                    send, 408, f"the request body stopped arriving for {self.body_seconds:g} s"
+                )
+                return
             messages.append(message)
             size += len(message.get("body", b""))
             if size > self.max_bytes:
@@ -222,7 +232,7 @@ def create_app(
     wrapped: ASGIApp = app
     if api_key:
         wrapped = BearerAuth(wrapped, api_key)
-    return BodyLimit(wrapped, limits.max_body_bytes)
+    return BodyLimit(wrapped, limits.max_body_bytes, limits.body_seconds)
 
 
 def _problem(item: dict[str, Any]) -> str:
@@ -233,10 +243,56 @@ def _problem(item: dict[str, Any]) -> str:
     return f"{field}: {item['msg']}"
 
 
+@functools.cache
+def limits_from_environment() -> ServerLimits:
+    return ServerLimits(**json.loads(os.environ.get("NANOSEARCH_LIMITS", "{}")))
+
+
+class HeaderDeadline(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline on request headers. uvicorn closes idle
+    keep-alive connections, but once a client has sent the first bytes of a request it waits
+    for the rest forever, so a few hundred half-sent requests hold a server. Here a connection
+    whose request headers are not complete ``header_seconds`` after it opened (or after its
+    last response) is closed."""
+
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_deadline()
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.conn.their_state is not h11.IDLE and self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self._arm_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        super().connection_lost(exc)
+
+    def _arm_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        seconds = limits_from_environment().header_seconds
+        self._deadline = self.loop.call_later(seconds, self._headers_too_slow)
+
+    def _headers_too_slow(self) -> None:
+        self._deadline = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
+
+
 def app_from_environment() -> ASGIApp:
     """The application for ``uvicorn --factory`` worker processes: each worker maps the same
     index files, so N workers cost little more memory than one."""
-    limits = ServerLimits(**json.loads(os.environ.get("NANOSEARCH_LIMITS", "{}")))
+    limits = limits_from_environment()
     return create_app(
         load(os.environ["NANOSEARCH_INDEX"]),
         limits,
@@ -281,4 +337,6 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
+        http=HeaderDeadline,
+        limit_concurrency=(limits or ServerLimits()).max_connections,
     )

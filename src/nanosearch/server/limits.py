@@ -20,7 +20,13 @@ class ServerLimits:
     max_fetch_chars: int = 50_000
     """Characters per ``fetch`` page at most."""
     max_body_bytes: int = 1_048_576
-    """Bytes per request body."""
+    """Bytes per request body, counted as they arrive."""
+    body_seconds: float = 30.0
+    """Seconds a request body may pause before the request is dropped (408)."""
+    header_seconds: float = 10.0
+    """Seconds a client has to send a request's headers before its connection is closed."""
+    max_connections: int = 256
+    """Open connections per worker; more are answered 503 at once."""
 
     def check_queries(self, queries: list[str]) -> None:
         if len(queries) > self.max_batch:
