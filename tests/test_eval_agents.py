@@ -149,6 +149,10 @@ def test_resume_skips_graded_questions_and_never_asks_again(
     assert sorted(answered) == sorted(set(answered)) == [f"simpleqa-{i}" for i in range(4)]
     with pytest.raises(NanosearchError, match="agent 'native', not 'react'"):
         evaluate(out, vllm, musique_index_dir, limit=4, resume=True, agent="react")
+    with pytest.raises(NanosearchError, match="cannot resume .* limits"):
+        evaluate(out, vllm, musique_index_dir, limit=4, resume=True, max_turns=3)
+    with pytest.raises(NanosearchError, match="cannot resume .* dataset"):
+        evaluate(out, vllm, musique_index_dir, limit=4, resume=True, sample=4, seed=1)
 
 
 def test_resume_grades_answered_questions_without_the_model(

@@ -27,9 +27,12 @@ from nanosearch.eval.grading import GradeResult, grade_offline
 from nanosearch.eval.mcp_connection import McpConnection, McpTarget
 from nanosearch.eval.metrics import summarize
 from nanosearch.eval.results import JsonlLog
+from nanosearch.files import directory_lock, write_json
 
 AGENTS = ("native", "react", "codeagent")
-MATCHED_ON_RESUME = ("agent", "model", "grader", "thinking")
+MATCHED_ON_RESUME = ("agent", "model", "grader", "thinking", "limits", "dataset")
+GROWABLE_ON_RESUME = ("limit", "questions")
+"""A resumed run may ask more questions of the same data (a larger ``--limit``)."""
 
 
 class Grader(Protocol):
@@ -110,9 +113,16 @@ class EvalOutcome:
 
 
 def run_eval(run: EvalRun) -> EvalOutcome:
-    started = time.perf_counter()
+    """Answer and grade every question of ``run`` into its directory, which no other
+    evaluation may use meanwhile."""
     if run.agent not in AGENTS:
         raise NanosearchError(f"unknown agent {run.agent!r}; choose one of {', '.join(AGENTS)}")
+    with directory_lock(run.out, "evaluation"):
+        return _run_locked(run)
+
+
+def _run_locked(run: EvalRun) -> EvalOutcome:
+    started = time.perf_counter()
     results, answers = _open_run_dir(run)
     graded_rows = results.read()
     graded = {row["id"] for row in graded_rows}
@@ -175,7 +185,7 @@ def run_eval(run: EvalRun) -> EvalOutcome:
     bar.close()
     rows = _in_question_order(results.read(), run.questions)
     summary = {**summarize(rows), "grader": run.grader.name, "run": run.description()}
-    (run.out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    write_json(run.out / "summary.json", summary)
     return EvalOutcome(
         run.out,
         summary,
@@ -287,12 +297,15 @@ def _open_run_dir(run: EvalRun) -> tuple[JsonlLog, JsonlLog]:
         except ValueError as error:
             raise NanosearchError(f"{run_file} is not JSON ({error})") from None
         for key in MATCHED_ON_RESUME:
-            if before.get(key) != described[key]:
+            was, now = before.get(key), described[key]
+            if key == "dataset" and isinstance(was, dict):
+                was = {k: v for k, v in was.items() if k not in GROWABLE_ON_RESUME}
+                now = {k: v for k, v in now.items() if k not in GROWABLE_ON_RESUME}
+            if was != now:
                 raise NanosearchError(
-                    f"cannot resume {run.out}: it was run with {key} {before.get(key)!r}, "
-                    f"not {described[key]!r}"
+                    f"cannot resume {run.out}: it was run with {key} {was!r}, not {now!r}"
                 )
-    run_file.write_text(json.dumps(described, indent=2, ensure_ascii=False))
+    write_json(run_file, described)
     return results, answers
 
 

@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,6 +31,7 @@ from typing import Any, NamedTuple
 from nanosearch.assets import MUSIQUE_SAMPLE
 from nanosearch.data import build_mixture, load_musique, split_dev
 from nanosearch.errors import NanosearchError
+from nanosearch.files import directory_lock, write_json
 from nanosearch.rewards import correctness_function
 from nanosearch.train.export import SERVING_NOTE, export_model
 from nanosearch.train.heldout import HeldOutCallback
@@ -110,21 +112,33 @@ def train_recipe(
     """Run every stage of a recipe into ``out`` (default ``runs/<recipe name>``). ``echo``
     gets one progress line per phase and stage (nothing is printed without it). Each stage
     runs in a process of its own, which returns its device memory when it ends, unless
-    ``in_process``."""
-    from nanosearch.train import summary as run_summary
-
+    ``in_process``. No other training run may use ``out`` meanwhile."""
     recipe = load_recipe(recipe_path)
     out = Path(out) if out is not None else Path("runs") / Path(recipe_path).resolve().name
+    state = process_state()
+    lock = directory_lock(out, "training run") if state.is_main_process else nullcontext()
+    with lock:
+        return _train(recipe_path, recipe, out, resume, echo, in_process, state)
+
+
+def _train(
+    recipe_path: str | Path,
+    recipe: Recipe,
+    out: Path,
+    resume: bool,
+    echo: Callable[[str], None] | None,
+    in_process: bool,
+    state: Any,
+) -> TrainResult:
+    from nanosearch.train import summary as run_summary
+
     say = echo or (lambda line: None)
     if echo is not None:
         quiet_libraries()
-    state = process_state()
     with state.main_process_first():
         if state.is_main_process:
             _claim(out, resume)
-            (out / "recipe.yaml").write_text(
-                json.dumps(recipe.model_dump(mode="json"), indent=2) + "\n"
-            )
+            write_json(out / "recipe.yaml", recipe.model_dump(mode="json"))
         world = prepare_world(recipe, out / "world", say)
         data = prepare_data(recipe, out / "data", write=state.is_main_process, world=world)
         engine = prepare_index(recipe, out / "index", world=world, progress=echo is None)
@@ -289,7 +303,8 @@ def prepare_data(
     recipe: Recipe, directory: Path, write: bool = True, world: Path | None = None
 ) -> PreparedData:
     """The run's splits, also written to ``directory`` (by the main process) for inspection."""
-    from nanosearch.world.files import read_questions, write_jsonl
+    from nanosearch.files import write_jsonl
+    from nanosearch.world.files import read_questions
 
     if world is not None:
         splits = {name: read_questions(world, name) for name in ("train", "dev", "test")}
@@ -456,8 +471,8 @@ def run_stage(
     trainer.save_model(str(final))
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(str(final))
-        mark = json.dumps({"step": trainer.state.global_step, "process": os.getpid()}) + "\n"
-        (final / COMPLETE_MARK).write_text(mark)
+        mark = {"step": trainer.state.global_step, "process": os.getpid()}
+        write_json(final / COMPLETE_MARK, mark, indent=None)
 
 
 def build_trainer(

@@ -10,6 +10,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from nanosearch.files import write_jsonl
+
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "rewards.png"
 
@@ -56,8 +58,7 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 
 def truncate_metrics(path: Path, last_step: int) -> None:
     """Drop lines logged after ``last_step`` (a resumed run logs those steps again)."""
-    records = [r for r in read_metrics(path) if r.get("step", 0) <= last_step]
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_jsonl(path, [r for r in read_metrics(path) if r.get("step", 0) <= last_step])
 
 
 def training_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

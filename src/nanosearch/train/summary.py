@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nanosearch.env import ChatFormat, EngineTools, EnvConfig
+from nanosearch.files import write_json
 from nanosearch.train.heldout import PREFIX, evaluate_policy, read_heldout
 from nanosearch.train.metrics import METRICS_FILE
 from nanosearch.train.recipe import Recipe
@@ -104,7 +105,7 @@ def evaluate_base(
     if world is not None and tests:
         found["chance"] = chance_level(world, engine, tests, config)
     found["wall_s"] = round(time.perf_counter() - started, 1)
-    path.write_text(json.dumps(found, indent=2) + "\n")
+    write_json(path, found)
     line = f"base: held-out dev EM {found['dev']['exact_match']:.1%}"
     if "test" in found:
         line += f", test EM {found['test']['exact_match']:.1%}"
@@ -191,7 +192,7 @@ def finish(
     }
     if tests:
         summary["final"]["test"] = evaluate_checkpoint(final, engine, tests, config)
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(out / SUMMARY_FILE, summary)
     plot = plot_learning(recipe, points, out / LEARNING_PLOT)
     lines = []
     if tests and "test" in base:

@@ -13,13 +13,13 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from nanosearch.errors import NanosearchError
+from nanosearch.files import write_json, write_jsonl
 from nanosearch.world.generator import SPLITS, World, generate_world, hop_counts
 from nanosearch.world.transcripts import call
 
@@ -30,18 +30,6 @@ TOKENIZER_DIR = "tokenizer"
 
 def questions_path(directory: Path, split: str) -> Path:
     return directory / "questions" / f"{split}.jsonl"
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Written beside and renamed into place, so a kill never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w") as sink:
-        for row in rows:
-            sink.write(json.dumps(row, ensure_ascii=False) + "\n")
-        sink.flush()
-        os.fsync(sink.fileno())
-    partial.replace(path)
 
 
 def tokenizer_texts(world: World) -> Iterator[str]:
@@ -87,7 +75,7 @@ def write_world(world: World, out: str | Path, vocab_size: int | None = None) ->
         "mentions": world.mentions(),
         "titles": {e.id: e.name for e in world.entities.values()},
     }
-    (out / WORLD_FILE).write_text(json.dumps(description, indent=1) + "\n")
+    write_json(out / WORLD_FILE, description, indent=1)
     return out
 
 
