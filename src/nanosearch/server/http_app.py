@@ -314,6 +314,7 @@ def serve(
     """Run the server until interrupted. The index is loaded (and checked) before binding."""
     import uvicorn
 
+    limits = limits or ServerLimits()
     engine = load(index)
     print(
         f"serving {index} ({len(engine)} documents) on http://{host}:{port}, MCP at /mcp",
@@ -323,7 +324,7 @@ def serve(
     os.environ.update(
         {
             "NANOSEARCH_INDEX": str(index),
-            "NANOSEARCH_LIMITS": json.dumps(asdict(limits or ServerLimits())),
+            "NANOSEARCH_LIMITS": json.dumps(asdict(limits)),
             "NANOSEARCH_JAN_ALIASES": "1" if jan_aliases else "0",
             "NANOSEARCH_HOST": host,
         }
@@ -338,5 +339,5 @@ def serve(
         workers=workers,
         log_level="warning",
         http=HeaderDeadline,
-        limit_concurrency=(limits or ServerLimits()).max_connections,
+        limit_concurrency=limits.max_connections,
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -31,20 +30,6 @@ from nanosearch.errors import NanosearchError
 MODULE = "nanosearch.train.stage_process"
 
 
-def stage_command(
-    recipe: str | Path,
-    out: Path,
-    number: int,
-    start: str,
-    offset: int,
-    resume: bool,
-    progress: bool,
-) -> list[str]:
-    command = [sys.executable, "-m", MODULE, "--recipe", str(recipe), "--out", str(out)]
-    command += ["--stage", str(number), "--start", start, "--offset", str(offset)]
-    return command + ["--resume"] * resume + ["--progress"] * progress
-
-
 def stage_environment(state: Any) -> dict[str, str]:
     """This process's environment for its stage child; with several processes, a fresh
     ``MASTER_PORT`` chosen by the main process and shared with every other."""
@@ -52,7 +37,9 @@ def stage_environment(state: Any) -> dict[str, str]:
     if state.num_processes > 1:
         from accelerate.utils import broadcast_object_list
 
-        port = [_free_port() if state.is_main_process else None]
+        from nanosearch.server.process import free_port
+
+        port = [free_port("") if state.is_main_process else None]
         broadcast_object_list(port)
         environment["MASTER_PORT"] = str(port[0])
     return environment
@@ -69,7 +56,9 @@ def launch_stage(
     echo: Callable[[str], None] | None = None,
 ) -> None:
     """Run stage ``number`` in a child process; its progress lines reach ``echo``."""
-    command = stage_command(recipe, out, number, start, offset, resume, echo is not None)
+    command = [sys.executable, "-m", MODULE, "--recipe", str(recipe), "--out", str(out)]
+    command += ["--stage", str(number), "--start", start, "--offset", str(offset)]
+    command += ["--resume"] * resume + ["--progress"] * (echo is not None)
     environment = stage_environment(state)
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment) as child:
         assert child.stdout is not None
@@ -93,12 +82,6 @@ def exit_with_parent(poll_seconds: float = 1.0) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("", 0))
-        return probe.getsockname()[1]
 
 
 def main(argv: list[str] | None = None) -> int:
