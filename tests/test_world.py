@@ -116,6 +116,18 @@ def test_every_protocol_tag_and_special_token_is_one_token(world_tokenizer: Any)
         assert len(world_tokenizer.encode(tag, add_special_tokens=False)) == 1, tag
 
 
+def test_a_name_is_the_same_tokens_after_a_space_a_quote_or_a_tag(
+    world_dir: Path, world_tokenizer: Any
+) -> None:
+    """Copying a name from a question or a result into a query or an answer is copying tokens."""
+    titles = [*list(read_description(world_dir)["titles"].values())[:50], "1774"]
+    for name in titles:
+        alone = world_tokenizer.encode(name, add_special_tokens=False)
+        for context in (f"born in {name}.", f'{{"query": "{name}"}}', f"<answer>{name}</answer>"):
+            ids = world_tokenizer.encode(context, add_special_tokens=False)
+            assert any(ids[i : i + len(alone)] == alone for i in range(len(ids))), (name, context)
+
+
 def test_chat_format_reads_the_world_tokenizer(world_tokenizer: Any) -> None:
     chat = ChatFormat.from_tokenizer(world_tokenizer)
     assert chat.eos_token_id == world_tokenizer.convert_tokens_to_ids("<|im_end|>")

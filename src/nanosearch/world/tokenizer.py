@@ -1,9 +1,14 @@
 """A small byte-level BPE tokenizer learnt from the world's own text.
 
 A few thousand tokens instead of Qwen3's 151K keep the base model's embedding small and every
-invented name one or two tokens. Every protocol tag is one added token and the chat template is
-Qwen3's ChatML template, so ``ChatFormat.from_tokenizer`` and the rest of the pipeline take the
-saved directory unchanged. Byte-level BPE round-trips any text, names it never saw included.
+invented name one or two tokens. A space before a capitalized word or a number is a token of its
+own, so a name or a year is the same token after a space, a quote or a tag: copying a name from a
+question or a result into a query or an answer is copying tokens, not learning a second spelling
+of every name (with ``Ġ``-prefixed BPE, ``"Kirford`` and `` Kirford`` share nothing).
+
+Every protocol tag is one added token and the chat template is Qwen3's ChatML template, so
+``ChatFormat.from_tokenizer`` and the rest of the pipeline take the saved directory unchanged.
+Byte-level BPE round-trips any text, names it never saw included.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from nanosearch.protocol import TAGS
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 PROTOCOL_TAGS = tuple(f"<{slash}{tag}>" for tag in TAGS for slash in ("", "/"))
 DEFAULT_VOCAB = 4096
+PIECES = r" ?[a-z][a-z']*|[A-Z][A-Za-z']*|[0-9]+|\s+|[^\sA-Za-z0-9]"
 
 
 def qwen3_chat_template() -> str:
@@ -27,11 +33,24 @@ def qwen3_chat_template() -> str:
 
 def train_tokenizer(texts: Iterable[str], out: str | Path, vocab_size: int = DEFAULT_VOCAB) -> Path:
     """Learn the BPE merges from ``texts`` and save a standard tokenizer directory."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PIECES), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
