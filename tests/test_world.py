@@ -227,3 +227,43 @@ def test_the_format_only_base_stays_under_its_chance_bound(
     metrics = evaluate_checkpoint(str(base), world_engine, tests, config)
     assert all(gold_answers(q) for q in tests)
     assert metrics["exact_match"] <= chance["bound"]
+
+
+def test_the_shared_prefix_step_is_the_full_step() -> None:
+    """Running the system prompt once and repeating its keys and values gives the loss and the
+    gradient of running every transcript in full (less the loss on the prefix itself)."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from nanosearch.world.base import batch_loss, shared_prefix
+
+    config = Qwen3Config(
+        vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=64, pad_token_id=0,
+    )  # fmt: skip
+    generator = torch.Generator().manual_seed(0)
+    common = torch.randint(1, 300, (40,), generator=generator).tolist()
+    sequences = [
+        common + torch.randint(1, 300, (length,), generator=generator).tolist()
+        for length in (5, 17, 9)
+    ]
+    assert shared_prefix(sequences) == 40
+    keep = 39
+    torch.manual_seed(0)
+    full, shared = Qwen3ForCausalLM(config), Qwen3ForCausalLM(config)
+    shared.load_state_dict(full.state_dict())
+    width = max(map(len, sequences))
+    ids = torch.zeros((3, width), dtype=torch.long)
+    labels = torch.full((3, width), -100)
+    attention = torch.zeros((3, width), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = torch.tensor(sequence)
+        attention[row, : len(sequence)] = 1
+        labels[row, keep + 1 : len(sequence)] = torch.tensor(sequence[keep + 1 :])
+    expected = full(input_ids=ids, attention_mask=attention, labels=labels).loss
+    expected.backward()
+    found = batch_loss(shared, torch.tensor([common[:keep]]), [s[keep:] for s in sequences], 0)
+    found.backward()
+    assert found.item() == pytest.approx(expected.item(), abs=1e-5)
+    for a, b in zip(full.parameters(), shared.parameters(), strict=True):
+        assert torch.allclose(a.grad, b.grad, atol=1e-6)
