@@ -33,16 +33,17 @@ from typing import Any
 import yaml
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "world-cpu" / "recipe.yaml"
-VARIANTS: dict[str, dict[str, dict[str, Any]]] = {  # variant -> recipe section -> changes
+# variant -> recipe section (or "stage_rewards", laid over every stage's rewards) -> changes
+VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     "dapo": {},
     "grpo": {
         "dapo": {
             "loss_type": "grpo",
             "epsilon_high": 0.2,
             "dynamic_sampling": False,
-            "soft_overlong": False,
         },
         "training": {"updates_per_generation": 1},
+        "stage_rewards": {"overlong_penalty": 0.0},
     },
     "authors": {
         "dapo": {
@@ -50,10 +51,10 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {  # variant -> recipe section 
             "scale_rewards": "none",
             "beta": 0.01,
             "dynamic_sampling": False,
-            "soft_overlong": False,
         },
         "training": {"updates_per_generation": 4, "max_grad_norm": 0.1},
         "correctness": {"mode": "substring"},
+        "stage_rewards": {"overlong_penalty": 0.0},
     },
 }
 SHARED = ("world", "index", "base-model", "data")
@@ -62,11 +63,14 @@ SHARED = ("world", "index", "base-model", "data")
 def recipe_for(variant: str, seed: int, steps: int, entities: int, directory: Path) -> Path:
     recipe = yaml.safe_load(RECIPE.read_text())
     recipe["world"]["entities"] = entities
-    for section, changes in VARIANTS[variant].items():
-        recipe.setdefault(section, {}).update(changes)
+    changes = dict(VARIANTS[variant])
+    stage_rewards = changes.pop("stage_rewards", {})
+    for section, values in changes.items():
+        recipe.setdefault(section, {}).update(values)
     recipe["training"]["seed"] = seed
     for stage in recipe["stages"]:
         stage["steps"] = steps
+        stage["rewards"] = {**stage.get("rewards", {}), **stage_rewards}
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     return directory

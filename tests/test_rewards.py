@@ -145,10 +145,11 @@ def test_stages_use_the_reports_rewards() -> None:
         "format_compliance",
         "xml_structure",
         "non_thinking",
+        "overlong_penalty",
     }
-    assert names[2] == {"correctness", "non_thinking"}
+    assert names[2] == {"correctness", "non_thinking", "overlong_penalty"}
     assert STAGES[2].gate is xml_structure
-    assert names[3] == {"correctness", "xml_structure", "non_thinking"}
+    assert names[3] == {"correctness", "xml_structure", "non_thinking", "overlong_penalty"}
 
 
 def test_score_returns_the_total_and_every_component() -> None:
@@ -159,6 +160,7 @@ def test_score_returns_the_total_and_every_component() -> None:
         "format_compliance": 1.0,
         "xml_structure": 1.0,
         "non_thinking": 0.0,
+        "overlong_penalty": 0.0,
     }
     assert result.total == pytest.approx(1.6)
     heavier = score(GOOD, EXAMPLE, 1, weights={"tool_execution": 1.0, "overlong_penalty": 1.0})

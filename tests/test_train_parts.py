@@ -21,11 +21,12 @@ from nanosearch.env.models import build_tiny_qwen3
 from nanosearch.env.policy import finish_of
 from nanosearch.errors import NanosearchError
 from nanosearch.protocol import Episode
+from nanosearch.rewards import stage_from_config
 from nanosearch.search import SearchEngine
 from nanosearch.tools import EngineTools
 from nanosearch.train import load_recipe
 from nanosearch.train.curriculum import build_trainer, refill_seed
-from nanosearch.train.recipe import DapoSection, StageSection
+from nanosearch.train.recipe import DapoSection, OverlongSection, StageSection
 from nanosearch.train.rollout import (
     COMPONENT_PREFIX,
     METRICS_FIELD,
@@ -46,6 +47,10 @@ STAGE = {
 }
 
 
+def stage_rewards(weights: dict[str, float]) -> Any:
+    return stage_from_config({"weights": weights})
+
+
 def write_recipe(directory: Path, recipe: dict[str, Any]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "recipe.yaml").write_text(yaml.safe_dump(recipe))
@@ -60,7 +65,8 @@ def minimal_recipe(**overrides: Any) -> dict[str, Any]:
 def test_shipped_recipes_validate(name: str) -> None:
     recipe = load_recipe(RECIPES / name)
     assert [s.name for s in recipe.stages] and recipe.dapo.epsilon_high == 0.28
-    assert all("non_thinking" in stage.rewards for stage in recipe.stages)
+    for number in range(1, len(recipe.stages) + 1):
+        assert {"non_thinking", "overlong_penalty"} <= set(recipe.reward_weights(number)[0])
     assert recipe.generation.thinking is False
     assert recipe.training.updates_per_generation * recipe.training.num_iterations > 1
     if name != "jan-nano-4b-authors":
@@ -81,7 +87,8 @@ def test_the_authors_recipe_differs_from_the_reports_only_where_their_code_did()
     assert authors.training.updates_per_generation == 4
     assert (authors.training.learning_rate, authors.training.max_grad_norm) == (3e-6, 0.1)
     assert authors.correctness.mode == "substring" and paper.correctness.mode == "em"
-    assert authors.stages[0].rewards["format_compliance"] == 0.1
+    assert authors.reward_weights(1)[0]["format_compliance"] == 0.1
+    assert paper.reward_weights(1)[0]["format_compliance"] == 0.2
     assert authors.generation.result_chars == 1024
     assert {stage.max_turns for stage in authors.stages} == {10}
     assert authors.model == paper.model and authors.data.mixture == paper.data.mixture
@@ -93,14 +100,22 @@ def test_the_4b_recipe_has_the_reports_stages() -> None:
     assert recipe.model.name_or_path == "Qwen/Qwen3-4B"
     assert recipe.generation.use_vllm
     assert [s.context_tokens for s in recipe.stages] == [8192, 8192, 40960]
-    assert set(recipe.stages[0].rewards) >= {
+    assert set(recipe.reward_weights(1)[0]) >= {
         "correctness",
         "tool_execution",
         "format_compliance",
         "xml_structure",
     }
-    assert set(recipe.stages[1].rewards) == {"correctness", "non_thinking"}
-    assert set(recipe.stages[2].rewards) == {"correctness", "xml_structure", "non_thinking"}
+    assert recipe.reward_weights(2) == (
+        {"correctness": 1.0, "non_thinking": 0.5, "overlong_penalty": 1.0},
+        "xml_structure",
+    )
+    assert set(recipe.reward_weights(3)[0]) == {
+        "correctness",
+        "xml_structure",
+        "non_thinking",
+        "overlong_penalty",
+    }
     assert recipe.stages[2].max_turns > recipe.stages[0].max_turns
     assert recipe.training.deepspeed
     assert (RECIPES / "jan-nano-4b" / recipe.training.deepspeed).is_file()
@@ -113,12 +128,21 @@ def test_the_4b_recipe_has_the_reports_stages() -> None:
         ({"dapo": {"epsilon": -1}}, "dapo.epsilon"),
         ({"training": {"num_generations": 3, "per_device_batch_size": 4}}, "multiple of"),
         ({"stages": [{**STAGE, "rewards": {"corectness": 1, "non_thinking": 0.5}}]}, "corectness"),
-        ({"stages": [{**STAGE, "rewards": {"correctness": 1}}]}, "non_thinking"),
-        ({"stages": [{**STAGE, "steps": 0}]}, "stages.0.steps"),
+        ({"stages": [{**STAGE, "rewards": {"non_thinking": 0}}]}, "non_thinking"),
+        ({"stages": [{**STAGE, "reward_stage": 4}]}, "reward_stage 4"),
         (
-            {"stages": [{**STAGE, "rewards": {**STAGE["rewards"], "overlong_penalty": 1}}]},
-            "soft_overlong",
+            {
+                "stages": [
+                    STAGE,
+                    STAGE | {"name": "b"},
+                    STAGE | {"name": "c"},
+                    STAGE | {"name": "d", "rewards": {}},
+                ]
+            },
+            "give this one its rewards",
         ),
+        ({"stages": [{**STAGE, "steps": 0}]}, "stages.0.steps"),
+        ({"dapo": {"soft_overlong": False}}, "soft_overlong has moved"),
         ({"model": {"name_or_path": "x", "tiny": {}}}, "exactly one"),
         ({"stages": []}, "stages"),
     ],
@@ -224,9 +248,11 @@ def make_rollout(
         tools=EngineTools(engine),
         chat=ChatFormat.from_tokenizer(tokenizer),
         stage=StageSection(**STAGE),
-        dapo=DapoSection(overlong_max_tokens=4096, overlong_cache_tokens=1024, **dapo),
+        rewards=stage_rewards({**STAGE["rewards"], "overlong_penalty": 1.0}),
+        dapo=DapoSection(**dapo),
         num_generations=2,
         backend=backend,
+        overlong=(4096, 1024),
     )
 
 
@@ -288,7 +314,7 @@ def test_masked_tool_tokens_get_no_gradient(
             tmp_path / "recipe",
             minimal_recipe(
                 training={"num_generations": 2, "per_device_batch_size": 2},
-                dapo={"dynamic_sampling": False, "soft_overlong": False},
+                dapo={"dynamic_sampling": False},
             ),
         )
     )
@@ -364,7 +390,8 @@ def test_dynamic_sampling_filters_on_accuracy_unless_told_otherwise(
         examples=examples,
         tools=EngineTools(musique_engine),
         chat=ChatFormat.from_tokenizer(tokenizer),
-        stage=StageSection(**{**STAGE, "rewards": {**STAGE["rewards"], "tool_execution": 0.2}}),
+        stage=StageSection(**STAGE),
+        rewards=stage_rewards({**STAGE["rewards"], "tool_execution": 0.2}),
         dapo=DapoSection(filter_signal=signal, max_sampling_rounds=2),
         num_generations=2,
         backend=lambda trainer: nullcontext(ShapedOnlyPolicy(tokenizer)),
@@ -388,26 +415,24 @@ def test_each_process_refills_in_its_own_order() -> None:
 
 def test_the_overlong_window_is_each_stages_budget_unless_set() -> None:
     short, long = StageSection(**STAGE), StageSection(**{**STAGE, "context_tokens": 4000})
-    assert DapoSection().overlong_window(short) == (900, 180)
-    assert DapoSection().overlong_window(long) == (4000, 800)
-    assert DapoSection(overlong_max_tokens=500, overlong_cache_tokens=100).overlong_window(
-        long
-    ) == (500, 100)
+    assert OverlongSection().window(short) == (900, 180)
+    assert OverlongSection().window(long) == (4000, 800)
+    assert OverlongSection(max_tokens=500, cache_tokens=100).window(long) == (500, 100)
 
 
 @pytest.mark.parametrize(
-    ("dapo", "message"),
+    ("change", "message"),
     [
-        ({"overlong_max_tokens": 20480}, "lies outside stage 's'"),
-        ({"overlong_max_tokens": 200, "overlong_cache_tokens": 300}, "must be below"),
-        ({"overlong_cache_tokens": 900}, "must be below the overlong window"),
-        ({"filter_signal": "reward"}, "dapo.filter_signal"),
+        ({"overlong": {"max_tokens": 20480}}, "lies outside stage 1 's'"),
+        ({"overlong": {"max_tokens": 200, "cache_tokens": 300}}, "must be below"),
+        ({"overlong": {"cache_tokens": 900}}, "must be below the overlong window"),
+        ({"dapo": {"filter_signal": "reward"}}, "dapo.filter_signal"),
     ],
 )
 def test_an_overlong_window_outside_a_stage_is_refused(
-    tmp_path: Path, dapo: dict[str, Any], message: str
+    tmp_path: Path, change: dict[str, Any], message: str
 ) -> None:
-    directory = write_recipe(tmp_path / "r", minimal_recipe(dapo=dapo))
+    directory = write_recipe(tmp_path / "r", minimal_recipe(**change))
     with pytest.raises(NanosearchError, match=message):
         load_recipe(directory)
 
@@ -440,8 +465,13 @@ def test_updates_per_generation_become_trl_steps_per_generation(
     assert trainer.args.gradient_accumulation_steps == 2 and trainer.args.num_iterations == 2
     rollout = trainer.rollout_func
     said = Episode(question="q?", messages=[], answer="it is Paris", stop_reason="answer")
-    assert rollout.correctness(said, examples[0]) == 1.0
-    assert rollout.correctness(replace(said, answer="Lyon Nice Paris Rome Oslo"), examples[0]) == 0
+    assert rollout.functions["correctness"](said, examples[0]) == 1.0
+    assert (
+        rollout.functions["correctness"](
+            replace(said, answer="Lyon Nice Paris Rome Oslo"), examples[0]
+        )
+        == 0
+    )
 
 
 class RecordedVLLM:
@@ -490,6 +520,7 @@ def test_the_rollout_hands_trl_the_sampling_logprobs_aligned_with_the_tokens(
         tools=EngineTools(musique_engine),
         chat=ChatFormat.from_tokenizer(tokenizer),
         stage=StageSection(**STAGE),
+        rewards=stage_rewards(STAGE["rewards"]),
         dapo=DapoSection(dynamic_sampling=False),
         num_generations=2,
         backend=lambda trainer: nullcontext(WithLogprobs(tokenizer)),
@@ -562,3 +593,25 @@ def test_stage_processes_of_a_launched_run_form_their_own_group() -> None:
     first, second = run_two_processes("stage_group_worker.py", [{}, {}])
     assert first["port"] == second["port"] != first["parent_port"]
     assert first["sum"] == second["sum"] == 3
+
+
+def test_a_stage_starts_from_the_reports_weights_and_overrides_them_by_name(
+    tmp_path: Path,
+) -> None:
+    stages = [
+        {**STAGE, "name": "a", "rewards": {"format_compliance": 0.1, "overlong_penalty": 0}},
+        {**STAGE, "name": "b", "rewards": {}, "gate": "none"},
+        {**STAGE, "name": "c", "rewards": {}, "reward_stage": 2},
+        {**STAGE, "name": "d", "rewards": {"correctness": 1.0, "non_thinking": 0.5}},
+    ]
+    recipe = load_recipe(write_recipe(tmp_path / "r", minimal_recipe(stages=stages)))
+    first, gate = recipe.reward_weights(1)
+    assert gate is None and "overlong_penalty" not in first
+    assert first["format_compliance"] == 0.1 and first["tool_execution"] == 0.2
+    assert recipe.reward_weights(2) == (
+        {"correctness": 1.0, "non_thinking": 0.5, "overlong_penalty": 1.0},
+        None,
+    )
+    assert recipe.reward_weights(3)[1] == "xml_structure"
+    assert recipe.reward_weights(4) == ({"correctness": 1.0, "non_thinking": 0.5}, None)
+    assert recipe.reward_stage(3).gate is not None

@@ -502,13 +502,15 @@ def build_trainer(
     model = AutoModelForCausalLM.from_pretrained(start, dtype=recipe.model.dtype)
     chat = ChatFormat.from_tokenizer(tokenizer, thinking=recipe.generation.thinking)
     generation, training, dapo = recipe.generation, recipe.training, recipe.dapo
-    components = component_names(stage, dapo)
+    rewards = recipe.reward_stage(number)
+    components = component_names(rewards)
     reward_funcs, reward_weights = trainer_rewards(components)
     rollout = StageRollout(
         examples=train,
         tools=EngineTools(engine),
         chat=chat,
         stage=stage,
+        rewards=rewards,
         dapo=dapo,
         num_generations=training.num_generations,
         backend=vllm_backend(chat)
@@ -521,6 +523,7 @@ def build_trainer(
         correctness_reward=correctness_function(
             recipe.correctness.mode, recipe.correctness.max_answer_words
         ),
+        overlong=recipe.overlong.window(stage),
     )
     config = GRPOConfig(
         output_dir=str(directory),

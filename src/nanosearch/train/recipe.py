@@ -7,13 +7,13 @@ silently ignored. Paths in a recipe are relative to the recipe's directory.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nanosearch.errors import NanosearchError
-from nanosearch.rewards import REWARDS
+from nanosearch.rewards import REWARDS, STAGES, Stage, stage_from_config
 
 RECIPE_FILE = "recipe.yaml"
 BUNDLED = "bundled"
@@ -112,13 +112,12 @@ class IndexSection(Section):
 
 
 class DapoSection(Section):
-    """DAPO's four techniques, each switchable, and the KL term (off by default).
+    """DAPO's techniques, each switchable, and the KL term (off by default). The fourth, the
+    soft overlong punishment, is the reward ``overlong_penalty``, weighed in each stage like
+    any reward, with its window in the recipe's ``overlong`` section.
 
     Dynamic sampling drops groups whose ``filter_signal`` is equal across the group: DAPO's
-    accuracy (``correctness``, the default) or the shaped ``total``. The soft overlong window
-    is each stage's model-token budget (``context_tokens``) unless ``overlong_max_tokens`` is
-    given, with a buffer of ``overlong_cache_tokens`` (default a fifth of the window: DAPO's
-    4,096 of 20,480); a window longer than a stage's budget could never fire and is refused.
+    accuracy (``correctness``, the default) or the shaped ``total``.
     """
 
     loss_type: Literal["dapo", "grpo", "bnpo", "dr_grpo"] = "dapo"
@@ -129,28 +128,51 @@ class DapoSection(Section):
     filter_signal: Literal["correctness", "total"] = "correctness"
     max_sampling_rounds: int = Field(default=3, ge=1)
     mask_truncated_completions: bool = True
-    soft_overlong: bool = True
-    overlong_max_tokens: int | None = Field(default=None, ge=1)
-    overlong_cache_tokens: int | None = Field(default=None, ge=0)
     scale_rewards: Literal["group", "batch", "none"] = "group"
 
+    @model_validator(mode="before")
+    @classmethod
+    def overlong_moved(cls, data: Any) -> Any:
+        moved = {"soft_overlong", "overlong_max_tokens", "overlong_cache_tokens"}
+        if isinstance(data, dict) and moved & set(data):
+            raise ValueError(
+                f"{sorted(moved & set(data))[0]} has moved: the soft overlong punishment is "
+                "the reward 'overlong_penalty' (a stage's rewards: {overlong_penalty: 0} turns "
+                "it off) and its window is the 'overlong' section (max_tokens, cache_tokens)"
+            )
+        return data
+
     @model_validator(mode="after")
-    def cache_within_max(self) -> DapoSection:
-        if (
-            self.overlong_max_tokens is not None
-            and self.overlong_cache_tokens is not None
-            and self.overlong_cache_tokens >= self.overlong_max_tokens
-        ):
-            raise ValueError("overlong_cache_tokens must be below overlong_max_tokens")
+    def clip_higher(self) -> DapoSection:
         if self.epsilon_high < self.epsilon:
             raise ValueError("epsilon_high must be at least epsilon (clip-higher)")
         return self
 
-    def overlong_window(self, stage: StageSection) -> tuple[int, int]:
-        """The soft overlong punishment's (max tokens, buffer tokens) for ``stage``."""
-        length = self.overlong_max_tokens or stage.context_tokens
-        cache = self.overlong_cache_tokens
-        return length, length // 5 if cache is None else cache
+
+class OverlongSection(Section):
+    """The window of DAPO's soft overlong punishment (the reward ``overlong_penalty``): 0 up to
+    ``max_tokens - cache_tokens`` model tokens, then down to -1 at ``max_tokens``.
+    ``max_tokens`` is each stage's ``context_tokens`` unless given, ``cache_tokens`` a fifth of
+    the window unless given (DAPO's 4,096 of 20,480); a window longer than a stage's budget
+    could never fire and is refused."""
+
+    max_tokens: int | None = Field(default=None, ge=1)
+    cache_tokens: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def cache_within_max(self) -> OverlongSection:
+        if (
+            self.max_tokens is not None
+            and self.cache_tokens is not None
+            and self.cache_tokens >= self.max_tokens
+        ):
+            raise ValueError("cache_tokens must be below max_tokens")
+        return self
+
+    def window(self, stage: StageSection) -> tuple[int, int]:
+        """The punishment's (max tokens, buffer tokens) for ``stage``."""
+        length = self.max_tokens or stage.context_tokens
+        return length, length // 5 if self.cache_tokens is None else self.cache_tokens
 
 
 class CorrectnessSection(Section):
@@ -203,11 +225,18 @@ class TrainingSection(Section):
 
 
 class StageSection(Section):
+    """One curriculum stage. Its reward weights start from the report's stage
+    ``reward_stage`` in ``rewards/stages.yaml`` (by default the stage's own number); ``rewards``
+    lays weights over them by name (0 drops a reward) and ``gate`` replaces their gate
+    (``none`` drops it). A stage past the report's three names a ``reward_stage`` or gives
+    every weight."""
+
     name: str
     context_tokens: int = Field(ge=64)
     max_turns: int = Field(ge=1)
     steps: int = Field(ge=1)
-    rewards: dict[str, float]
+    reward_stage: int | None = None
+    rewards: dict[str, float] = Field(default_factory=dict)
     gate: str | None = None
     learning_rate: float | None = Field(default=None, gt=0)
     hops: dict[int, float] | None = None  # training questions by hop count, relative weights
@@ -222,18 +251,17 @@ class StageSection(Section):
 
     @model_validator(mode="after")
     def known_rewards(self) -> StageSection:
-        for name in [*self.rewards, *([self.gate] if self.gate else [])]:
+        gate = [self.gate] if self.gate not in (None, "none") else []
+        for name in [*self.rewards, *gate]:
             if name not in REWARDS:
                 raise ValueError(
                     f"unknown reward {name!r}; the rewards are: {', '.join(sorted(REWARDS))}"
                 )
-        if "overlong_penalty" in self.rewards:
+        if self.reward_stage is not None and self.reward_stage not in STAGES:
             raise ValueError(
-                "'overlong_penalty' is set by dapo.soft_overlong with its own lengths, "
-                "not as a stage weight"
+                f"reward_stage {self.reward_stage} is not one of the report's stages "
+                f"{sorted(STAGES)} (rewards/stages.yaml)"
             )
-        if "non_thinking" not in self.rewards:
-            raise ValueError("every stage must weigh 'non_thinking' (force non-thinking)")
         return self
 
 
@@ -244,6 +272,7 @@ class Recipe(Section):
     data: DataSection = DataSection()
     index: IndexSection = IndexSection()
     dapo: DapoSection = DapoSection()
+    overlong: OverlongSection = OverlongSection()
     correctness: CorrectnessSection = CorrectnessSection()
     generation: GenerationSection = GenerationSection()
     training: TrainingSection = TrainingSection()
@@ -267,22 +296,49 @@ class Recipe(Section):
         return self
 
     @model_validator(mode="after")
-    def overlong_windows_fit(self) -> Recipe:
-        if self.dapo.soft_overlong:
-            for stage in self.stages:
-                length, cache = self.dapo.overlong_window(stage)
-                if length > stage.context_tokens:
-                    raise ValueError(
-                        f"dapo.overlong_max_tokens ({length}) lies outside stage "
-                        f"{stage.name!r}'s budget of {stage.context_tokens} context tokens: "
-                        "the soft overlong punishment could never fire there"
-                    )
-                if cache >= length:
-                    raise ValueError(
-                        f"dapo.overlong_cache_tokens ({cache}) must be below the overlong "
-                        f"window ({length}) of stage {stage.name!r}"
-                    )
+    def stage_rewards_resolve(self) -> Recipe:
+        for number, stage in enumerate(self.stages, start=1):
+            where = f"stage {number} {stage.name!r}"
+            if stage.reward_stage is None and number not in STAGES and not stage.rewards:
+                raise ValueError(
+                    f"{where}: the report has {len(STAGES)} stages; give this one its rewards "
+                    "or a reward_stage to start from"
+                )
+            weights, _ = self.reward_weights(number)
+            if "non_thinking" not in weights:
+                raise ValueError(
+                    f"{where}: every stage must weigh 'non_thinking' (force non-thinking)"
+                )
+            if "overlong_penalty" not in weights:
+                continue
+            length, cache = self.overlong.window(stage)
+            if length > stage.context_tokens:
+                raise ValueError(
+                    f"overlong.max_tokens ({length}) lies outside {where}'s budget of "
+                    f"{stage.context_tokens} context tokens: the soft overlong punishment could "
+                    "never fire there"
+                )
+            if cache >= length:
+                raise ValueError(
+                    f"overlong.cache_tokens ({cache}) must be below the overlong window "
+                    f"({length}) of {where}"
+                )
         return self
+
+    def reward_weights(self, number: int) -> tuple[dict[str, float], str | None]:
+        """Stage ``number``'s (from 1) reward weights and gate (see :class:`StageSection`)."""
+        stage = self.stages[number - 1]
+        base = STAGES.get(stage.reward_stage or number)
+        weights = {f.__name__: w for f, w in base.rewards} if base else {}
+        weights.update(stage.rewards)
+        gate = stage.gate
+        if gate is None and base is not None and base.gate is not None:
+            gate = base.gate.__name__
+        return {n: w for n, w in weights.items() if w}, None if gate == "none" else gate
+
+    def reward_stage(self, number: int) -> Stage:
+        weights, gate = self.reward_weights(number)
+        return stage_from_config({"weights": weights, "gate": gate}, f"stage {number}")
 
     def resolve(self, value: str) -> str:
         """A recipe-relative path made absolute; hub ids and ``bundled`` pass through."""

@@ -28,14 +28,7 @@ from nanosearch.env import (
 from nanosearch.env.policy import turn_of
 from nanosearch.errors import NanosearchError
 from nanosearch.protocol import STOP_STRINGS, Episode
-from nanosearch.rewards import (
-    RewardFunction,
-    Score,
-    correctness,
-    overlong_penalty,
-    score,
-    stage_from_config,
-)
+from nanosearch.rewards import RewardFunction, Score, Stage, correctness, overlong_penalty, score
 from nanosearch.tools import ToolClient
 from nanosearch.train.recipe import DapoSection, GenerationSection, StageSection
 from nanosearch.train.sampling import cycle_examples, fill_batch
@@ -54,12 +47,10 @@ class PlayedGroup:
     scores: list[Score] = field(default_factory=list)
 
 
-def component_names(stage: StageSection, dapo: DapoSection) -> list[str]:
-    names = list(stage.rewards)
-    if stage.gate and stage.gate not in names:
-        names.append(stage.gate)
-    if dapo.soft_overlong:
-        names.append("overlong_penalty")
+def component_names(rewards: Stage) -> list[str]:
+    names = [function.__name__ for function, _ in rewards.rewards]
+    if rewards.gate is not None and rewards.gate.__name__ not in names:
+        names.append(rewards.gate.__name__)
     return names
 
 
@@ -73,6 +64,7 @@ class StageRollout:
         tools: ToolClient,
         chat: ChatFormat,
         stage: StageSection,
+        rewards: Stage,
         dapo: DapoSection,
         num_generations: int,
         backend: PolicyBackend,
@@ -81,8 +73,12 @@ class StageRollout:
         lockstep: bool = False,
         seed: int = 0,
         correctness_reward: RewardFunction = correctness,
+        overlong: tuple[int, int] | None = None,
     ) -> None:
-        """``seed`` orders the refills of dynamic sampling: give each process its own."""
+        """``rewards`` scores the stage's episodes, with ``correctness_reward`` as correctness
+        and ``overlong`` as the (max, buffer) window of ``overlong_penalty`` (by default the
+        stage's context); ``seed`` orders the refills of dynamic sampling: give each process
+        its own."""
         self.by_question: dict[str, dict[str, Any]] = {}
         for example in examples:
             self.by_question.setdefault(example["question"], example)
@@ -90,7 +86,7 @@ class StageRollout:
         self.tools = tools
         self.chat = chat
         self.stage = stage
-        self.reward_stage = stage_from_config({"weights": stage.rewards, "gate": stage.gate})
+        self.reward_stage = rewards
         self.dapo = dapo
         self.num_generations = num_generations
         self.backend = backend
@@ -101,18 +97,16 @@ class StageRollout:
             turn_tokens=turn_tokens,
             lockstep=lockstep,
         )
-        self.components = component_names(stage, dapo)
-        self.correctness = correctness_reward
-        self.overlong_window = dapo.overlong_window(stage)
+        self.components = component_names(rewards)
+        length, cache = overlong or (stage.context_tokens, stage.context_tokens // 5)
+
+        def windowed_overlong(episode: Episode, example: dict[str, Any]) -> float:
+            return overlong_penalty(episode, example, length, cache)
+
+        self.functions = {"correctness": correctness_reward, "overlong_penalty": windowed_overlong}
 
     def score(self, episode: Episode, example: dict[str, Any]) -> Score:
-        result = score(
-            episode, example, self.reward_stage, functions={"correctness": self.correctness}
-        )
-        if not self.dapo.soft_overlong:
-            return result
-        penalty = overlong_penalty(episode, example, *self.overlong_window)
-        return Score(result.total + penalty, {**result.components, "overlong_penalty": penalty})
+        return score(episode, example, self.reward_stage, functions=self.functions)
 
     def example_for(self, prompt: Any) -> dict[str, Any]:
         text = prompt if isinstance(prompt, str) else prompt[-1]["content"]
@@ -161,7 +155,13 @@ class StageRollout:
         """What dynamic sampling compares within a group: accuracy (DAPO) or the total."""
         if self.dapo.filter_signal == "total":
             return [s.total for s in group.scores]
-        return [self.correctness(e, group.example) for e in group.episodes]
+        correctness = self.functions["correctness"]
+        return [
+            score.components["correctness"]
+            if "correctness" in score.components
+            else correctness(episode, group.example)
+            for episode, score in zip(group.episodes, group.scores, strict=True)
+        ]
 
     def output(self, groups: list[PlayedGroup], sampling: dict[str, float]) -> dict[str, Any]:
         episodes = [e for group in groups for e in group.episodes]
