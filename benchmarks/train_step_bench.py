@@ -25,7 +25,7 @@ import torch
 from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM, TrainerCallback
 
 from nanosearch.assets import QWEN3_TOKENIZER
-from nanosearch.env.models import TINY_QWEN3
+from nanosearch.models import TINY_QWEN3
 
 QWEN3_4B = {
     "hidden_size": 2560,

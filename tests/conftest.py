@@ -55,6 +55,6 @@ TOKENIZER_DIR = QWEN3_TOKENIZER
 def tiny_qwen3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised Qwen3-architecture model saved with save_pretrained: the stand-in
     for Qwen3-4B, whose weights cannot be had here."""
-    from nanosearch.env.models import build_tiny_qwen3
+    from nanosearch.models import build_tiny_qwen3
 
     return build_tiny_qwen3(TOKENIZER_DIR, tmp_path_factory.mktemp("models") / "tiny-qwen3")

@@ -11,8 +11,8 @@ import pytest
 
 from nanosearch.env import ChatFormat, EnvConfig, run_episodes
 from nanosearch.env.endpoint import EndpointPolicy
-from nanosearch.env.models import load_model
 from nanosearch.errors import NanosearchError
+from nanosearch.models import load_model
 from nanosearch.search import SearchEngine
 from nanosearch.server.process import free_port
 from nanosearch.tools import EngineTools

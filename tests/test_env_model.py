@@ -13,8 +13,8 @@ import pytest
 
 from nanosearch.assets import MUSIQUE_SAMPLE
 from nanosearch.env import ChatFormat, EnvConfig, TransformersPolicy, run_episodes
-from nanosearch.env.models import TINY_QWEN3, load_model
 from nanosearch.errors import NanosearchError
+from nanosearch.models import TINY_QWEN3, load_model
 from nanosearch.rewards import REWARDS, STAGES, score
 from nanosearch.search import SearchEngine
 from nanosearch.tools import EngineTools

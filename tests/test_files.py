@@ -64,7 +64,7 @@ def test_a_model_save_that_fails_midway_leaves_no_config(
     from transformers import PreTrainedTokenizerBase
 
     from nanosearch.assets import QWEN3_TOKENIZER
-    from nanosearch.env.models import build_tiny_qwen3
+    from nanosearch.models import build_tiny_qwen3
 
     def killed(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt("killed while saving the tokenizer")

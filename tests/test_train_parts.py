@@ -17,9 +17,9 @@ from transformers import AutoTokenizer
 
 from nanosearch.assets import QWEN3_TOKENIZER
 from nanosearch.env import ChatFormat, Generation, GenerationRequest
-from nanosearch.env.models import build_tiny_qwen3
 from nanosearch.env.policy import finish_of
 from nanosearch.errors import NanosearchError
+from nanosearch.models import build_tiny_qwen3
 from nanosearch.protocol import Episode
 from nanosearch.rewards import stage_from_config
 from nanosearch.search import SearchEngine

@@ -299,7 +299,7 @@ def rollout(
     thinking: Annotated[bool, typer.Option(help="Let the chat template enable thinking.")] = False,
 ) -> None:
     """Run episodes of a model on questions against an index and write them as JSONL."""
-    from nanosearch.env.rollout import rollout_file
+    from nanosearch.train.episodes_file import rollout_file
 
     written = rollout_file(
         model,

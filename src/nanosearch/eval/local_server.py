@@ -40,7 +40,7 @@ class ChatRequest(BaseModel):
 
 class LocalChatModel:
     def __init__(self, name_or_path: str, dtype: str = "auto", max_tokens: int = 1024) -> None:
-        from nanosearch.env.models import load_model
+        from nanosearch.models import load_model
 
         self.name_or_path = name_or_path
         self.model, self.tokenizer = load_model(name_or_path, dtype)

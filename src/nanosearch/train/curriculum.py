@@ -384,7 +384,7 @@ def prepare_model(
         assert section.name_or_path is not None
         return recipe.resolve(section.name_or_path)
     if not (directory / "config.json").is_file():
-        from nanosearch.env.models import build_tiny_qwen3
+        from nanosearch.models import build_tiny_qwen3
 
         tokenizer = section.tokenizer
         if tokenizer == BUNDLED_TOKENIZER:

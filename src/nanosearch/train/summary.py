@@ -37,7 +37,7 @@ def heldout_config(recipe: Recipe) -> EnvConfig:
 def evaluate_checkpoint(
     path: str, engine: Any, examples: list[dict[str, Any]], config: EnvConfig
 ) -> dict[str, Any]:
-    from nanosearch.env.models import load_model
+    from nanosearch.models import load_model
 
     model, tokenizer = load_model(path)
     chat = ChatFormat.from_tokenizer(tokenizer)

@@ -1,4 +1,5 @@
-"""Loading a policy model: a hub id or a local directory, and the tiny Qwen3-architecture model
+"""Loading a policy model (for training, evaluation and the rollout command, not the episode
+loop, which takes any policy): a hub id or a local directory, and the tiny Qwen3 model
 built from a config that stands in for Qwen3-4B on machines without weights."""
 
 from __future__ import annotations

@@ -9,10 +9,10 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from nanosearch.env.chat import ChatFormat
-from nanosearch.env.models import load_model
 from nanosearch.env.policy import TransformersPolicy
 from nanosearch.env.runner import EnvConfig, question_of, run_episodes
 from nanosearch.errors import NanosearchError
+from nanosearch.models import load_model
 from nanosearch.protocol import Episode
 from nanosearch.rewards import STAGES, score
 from nanosearch.search import load
