@@ -30,7 +30,12 @@ from nanosearch.errors import NanosearchError
 from nanosearch.protocol import STOP_STRINGS, Episode
 from nanosearch.rewards import RewardFunction, Score, Stage, correctness, overlong_penalty, score
 from nanosearch.tools import ToolClient
-from nanosearch.train.recipe import DapoSection, GenerationSection, StageSection
+from nanosearch.train.recipe import (
+    DapoSection,
+    GenerationSection,
+    OverlongSection,
+    StageSection,
+)
 from nanosearch.train.sampling import cycle_examples, fill_batch
 
 TOTAL_FIELD = "episode_reward"
@@ -98,7 +103,7 @@ class StageRollout:
             lockstep=lockstep,
         )
         self.components = component_names(rewards)
-        length, cache = overlong or (stage.context_tokens, stage.context_tokens // 5)
+        length, cache = overlong or OverlongSection().window(stage)
 
         def windowed_overlong(episode: Episode, example: dict[str, Any]) -> float:
             return overlong_penalty(episode, example, length, cache)
