@@ -67,7 +67,7 @@ class ScriptedChatModel(LocalChatModel):
 
 
 def record_prompts(tokenizer: Any, index_dir: Path, questions: list[dict[str, Any]]) -> list[str]:
-    from nanosearch.eval.agents.base import AgentLimits
+    from nanosearch.env import EnvConfig
     from nanosearch.eval.chat_client import ChatSettings
     from nanosearch.eval.mcp_connection import McpTarget
     from nanosearch.eval.runner import EvalRun, OfflineGrader, run_eval
@@ -83,7 +83,7 @@ def record_prompts(tokenizer: Any, index_dir: Path, questions: list[dict[str, An
                     chat=ChatSettings(base, "local", temperature=0.0, max_tokens=96, retries=0),
                     target=McpTarget(index=index_dir),
                     grader=OfflineGrader(),
-                    limits=AgentLimits(max_turns=2),
+                    limits=EnvConfig(max_turns=2),
                     concurrency=1,
                     progress=False,
                 )

@@ -11,7 +11,15 @@ import pytest
 from transformers import AutoTokenizer
 
 from nanosearch.assets import QWEN3_TOKENIZER
-from nanosearch.env import ChatFormat, EnvConfig, HTTPTools, ScriptedPolicy, run_episodes
+from nanosearch.env import (
+    ChatFormat,
+    EnvConfig,
+    Generation,
+    GenerationRequest,
+    HTTPTools,
+    ScriptedPolicy,
+    run_episodes,
+)
 from nanosearch.protocol import Episode
 from nanosearch.rewards import score
 from nanosearch.search import SearchEngine
@@ -284,3 +292,64 @@ def test_a_fetched_page_fits_the_result_cut_and_says_where_it_ended(
     assert reply.ok and len(reply.content) <= cut
     following = reply.content.split("\n\n", 1)[1]
     assert following and document[offset:].startswith(following)
+
+
+class MessagePolicy:
+    """Replays assistant texts from the chat messages alone, as a chat endpoint would be asked
+    (no token ids), reporting the token counts an endpoint would; ``refuse_at`` answers that
+    turn as an endpoint refusing a prompt beyond the model's context."""
+
+    def __init__(self, scripts: list[list[str]], usage: tuple[int, int], refuse_at: int = -1):
+        self.scripts, self.usage, self.refuse_at = scripts, usage, refuse_at
+        self.seen: list[list[dict[str, str]]] = []
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        replies = []
+        for request in requests:
+            assert request.input_ids == []
+            self.seen.append(list(request.messages))
+            if request.turn == self.refuse_at:
+                replies.append(Generation([], "", "context"))
+                continue
+            text = self.scripts[request.episode][request.turn]
+            read = self.usage[0] * (request.turn + 1)
+            replies.append(Generation([], text, "stop", usage=(read, self.usage[1])))
+        return replies
+
+
+def test_without_a_tokenizer_the_loop_plays_the_same_chat_from_messages(
+    tokenizer: Any, chat: ChatFormat, musique_engine: SearchEngine, bubye_id: str
+) -> None:
+    """The native evaluation's framing (a chat endpoint applies the template): the same
+    messages as a token-level episode, each turn asked with the chat so far, and the counts the
+    endpoint reported."""
+    script = [search("Bubye River"), fetch(bubye_id), "<answer>Zimbabwe</answer>"]
+    tools = EngineTools(musique_engine)
+    (tokens,) = play(tokenizer, chat, tools, [script])
+    policy = MessagePolicy([script], usage=(300, 20))
+    (messages,) = run_episodes(policy, tools, None, [QUESTION], EnvConfig())
+    assert messages.messages == tokens.messages
+    assert messages.prompt_ids == messages.completion_ids == []
+    assert [len(seen) for seen in policy.seen] == [2, 4, 6]
+    assert policy.seen[2] == messages.messages[:6]
+    assert (messages.answer, messages.stop_reason) == ("Zimbabwe", "answer")
+    assert (messages.prompt_tokens, messages.completion_tokens) == (300 + 600 + 900, 60)
+    mask = tokens.completion_mask
+    starts = [i for i, m in enumerate(mask) if m and (i == 0 or not mask[i - 1])]
+    assert tokens.prompt_tokens == sum(len(tokens.prompt_ids) + start for start in starts)
+    assert tokens.completion_tokens == tokens.num_model_tokens - 1  # the closing token is added
+
+
+def test_without_a_tokenizer_the_budget_is_the_endpoint_s_count(
+    musique_engine: SearchEngine,
+) -> None:
+    script = [search("Bubye River"), search("Limpopo"), "<answer>Zimbabwe</answer>"]
+    tools = EngineTools(musique_engine)
+    full = MessagePolicy([script], usage=(480, 20))
+    (episode,) = run_episodes(full, tools, None, [QUESTION], EnvConfig(token_budget=500))
+    assert episode.stop_reason == "token_budget" and episode.context_tokens == 500
+    assert len(episode.model_turns) == 1 and len(full.seen) == 1
+    refused = MessagePolicy([script], usage=(100, 20), refuse_at=1)
+    (episode,) = run_episodes(refused, tools, None, [QUESTION], EnvConfig())
+    assert episode.stop_reason == "token_budget" and len(episode.model_turns) == 1
+    assert episode.messages[-1]["role"] == "tool"

@@ -13,23 +13,35 @@ from typing import Any, Literal, Protocol
 
 from nanosearch.protocol import STOP_STRINGS
 
-FinishReason = Literal["stop", "eos", "length"]
+FinishReason = Literal["stop", "eos", "length", "context"]
+"""``stop``: at a stop string; ``eos``: at the end-of-turn token; ``length``: at the turn's token
+limit; ``context``: nothing was generated, the endpoint refused the prompt as longer than the
+model's context."""
 
 
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
+    """One turn to write. ``input_ids`` is the episode so far as tokens (empty when the loop
+    runs without a tokenizer, for a chat endpoint that frames the chat itself); ``messages`` is
+    the same episode as chat messages."""
+
     episode: int
     turn: int
     input_ids: list[int]
     max_new_tokens: int
+    messages: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Generation:
+    """One written turn. ``usage`` is (prompt tokens, completion tokens) as an endpoint counted
+    them, when the policy does not hand back token ids."""
+
     token_ids: list[int]
     text: str
     finish_reason: FinishReason
     logprobs: list[float | None] | None = None  # the sampler's, one per token, when known
+    usage: tuple[int, int] | None = None
 
 
 class Policy(Protocol):

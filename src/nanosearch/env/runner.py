@@ -1,9 +1,15 @@
-"""Run a batch of multi-turn episodes step by step.
+"""Run a batch of multi-turn episodes step by step: the one episode loop of training rollouts,
+held-out evaluation and the native evaluation runtime.
 
 Each step asks the policy for one turn of every active episode at once, parses the turns,
 runs every tool call of the step in one batch, and appends the ``<result>`` turns. Model tokens
 get mask 1, inserted tokens mask 0. An episode ends with an answer, at ``max_turns``, or when
-the stage's token budget (prompt included) runs out.
+the token budget (prompt included) runs out.
+
+Given a :class:`ChatFormat`, the loop builds every episode as token ids (what training needs).
+Given none, it keeps the chat as messages only and the policy frames it (an OpenAI-compatible
+chat endpoint applying the model's own template); the budget is then read from the token counts
+the policy reports.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from nanosearch.env.chat import ChatFormat
 from nanosearch.env.policy import Generation, GenerationRequest, Policy
 from nanosearch.protocol import (
     INVALID_HINT,
+    RESULT_CHARS,
     Episode,
     StopReason,
     ToolCall,
@@ -27,9 +34,15 @@ from nanosearch.tools import ToolClient, ToolRequest
 
 @dataclass(frozen=True, slots=True)
 class EnvConfig:
+    """The limits of an episode, in training and in evaluation alike: ``max_turns`` model turns;
+    ``token_budget`` tokens of context (prompt and every turn); tool output cut at
+    ``result_chars``; at most ``turn_tokens`` tokens per model turn. ``lockstep`` keeps asking
+    the policy every turn even when no episode is left (distributed generation, where every rank
+    must take part in each call)."""
+
     max_turns: int = 10
     token_budget: int = 8192
-    result_chars: int = 4000
+    result_chars: int = RESULT_CHARS
     turn_tokens: int | None = None
     lockstep: bool = False
 
@@ -46,11 +59,12 @@ def question_of(example: dict[str, Any]) -> str:
 def run_episodes(
     policy: Policy,
     tools: ToolClient,
-    chat: ChatFormat,
+    chat: ChatFormat | None,
     examples: list[dict[str, Any]],
     config: EnvConfig | None = None,
 ) -> list[Episode]:
-    """Play one episode per example, batched, and return them in the order given."""
+    """Play one episode per example, batched, and return them in the order given (as token
+    ids when ``chat`` is given, as messages only when it is None: see the module doc)."""
     config = config or EnvConfig()
     names = {spec.name for spec in tools.specs}
     system = system_prompt(tools.specs)
@@ -61,7 +75,9 @@ def run_episodes(
             {"role": "user", "content": question_of(example)},
         ]
         episode = Episode(question=messages[1]["content"], messages=messages)
-        episode.prompt_ids = chat.prompt_ids(messages)
+        if chat is not None:
+            episode.prompt_ids = chat.prompt_ids(messages)
+            episode.context_tokens = len(episode.prompt_ids)
         episodes.append(episode)
     active = list(range(len(episodes)))
     for turn in range(config.max_turns):
@@ -77,20 +93,27 @@ def run_episodes(
                 turn,
                 episodes[i].prompt_ids + episodes[i].completion_ids,
                 _turn_budget(episodes[i], config),
+                tuple(episodes[i].messages),
             )
             for i in active
         ]
+        asked = dict(zip(active, requests, strict=True))
         generations = dict(zip(active, policy.generate(requests), strict=True))
         pending: list[tuple[int, ToolRequest]] = []
         feedback: dict[int, str] = {}
-        for i, generation in generations.items():
+        for i, generation in list(generations.items()):
             episode = episodes[i]
+            if generation.finish_reason == "context":
+                _stop(episode, "token_budget")
+                del generations[i]
+                continue
+            _count(episode, asked[i], generation, by_policy=chat is None)
             _append(episode, generation.token_ids, 1, generation.logprobs)
             episode.messages.append({"role": "assistant", "content": generation.text})
             parsed = parse_turn(generation.text, names)
             if parsed.kind == "answer":
                 episode.answer = parsed.answer
-                if generation.finish_reason != "eos":
+                if generation.finish_reason != "eos" and chat is not None:
                     _append(episode, [chat.eos_token_id], 1)
                 _stop(episode, "answer")
             elif generation.finish_reason == "length":
@@ -116,7 +139,7 @@ def run_episodes(
             # No turn is left to read a result: the episode ends on the model's own turn,
             # closed with the end-of-turn token as the model would close it.
             for i in feedback:
-                if generations[i].finish_reason == "stop":
+                if generations[i].finish_reason == "stop" and chat is not None:
                     _append(episodes[i], [chat.eos_token_id], 1)
             break
         for i, content in feedback.items():
@@ -134,7 +157,21 @@ def _turn_budget(episode: Episode, config: EnvConfig) -> int:
 
 
 def _budget_left(episode: Episode, config: EnvConfig) -> int:
-    return config.token_budget - len(episode.prompt_ids) - len(episode.completion_ids)
+    return config.token_budget - episode.context_tokens
+
+
+def _count(
+    episode: Episode, request: GenerationRequest, generation: Generation, by_policy: bool
+) -> None:
+    """Add a turn's tokens to the episode's counts: the ids it read and wrote, or without
+    ids, the policy's own counts (which also say how full the context is)."""
+    if by_policy:
+        read, written = generation.usage or (0, 0)
+        episode.context_tokens = read + written
+    else:
+        read, written = len(request.input_ids), len(generation.token_ids)
+    episode.prompt_tokens += read
+    episode.completion_tokens += written
 
 
 def _append(
@@ -145,6 +182,7 @@ def _append(
 ) -> None:
     episode.completion_ids.extend(token_ids)
     episode.completion_mask.extend([mask] * len(token_ids))
+    episode.context_tokens += len(token_ids)
     if logprobs is None or len(logprobs) != len(token_ids):
         logprobs = [None] * len(token_ids)
     episode.completion_logprobs.extend(logprobs)
@@ -157,10 +195,18 @@ def _stop(episode: Episode, reason: StopReason) -> None:
 
 
 def _insert_result(
-    episode: Episode, generation: Generation, chat: ChatFormat, result: str, config: EnvConfig
+    episode: Episode,
+    generation: Generation,
+    chat: ChatFormat | None,
+    result: str,
+    config: EnvConfig,
 ) -> None:
     """Append the environment's turn, unless it would overflow the token budget: then the
-    episode ends there, so no sequence is ever longer than the stage's context."""
+    episode ends there, so no sequence is ever longer than the stage's context. (Without a
+    tokenizer its length is unknown until the policy's next turn reports it.)"""
+    if chat is None:
+        episode.messages.append({"role": "tool", "content": result})
+        return
     text = chat.environment_turn(result)
     if generation.finish_reason == "eos":
         text = text.removeprefix(chat.tokenizer.decode([generation.token_ids[-1]]))

@@ -8,9 +8,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from nanosearch.env import Generation, GenerationRequest
 from nanosearch.errors import NanosearchError
 from nanosearch.http_client import json_client, post_json
-from nanosearch.protocol import CUT_TAGS
+from nanosearch.protocol import CUT_TAGS, STOP_STRINGS
 
 CONTEXT_WORDS = ("context length", "context window", "maximum context", "too long")
 
@@ -67,14 +68,20 @@ class ChatEndpoint:
         self.settings = settings
         self._http = json_client(settings.base_url, settings.api_key, settings.timeout)
 
-    def complete(self, messages: list[dict[str, Any]], stop: list[str] | None = None) -> ChatReply:
+    def complete(
+        self,
+        messages: list[dict[str, Any]],
+        stop: list[str] | None = None,
+        max_tokens: int | None = None,
+    ) -> ChatReply:
+        """One reply; at most ``max_tokens`` tokens (and never more than the settings allow)."""
         s = self.settings
         body: dict[str, Any] = {
             "model": s.model,
             "messages": messages,
             "temperature": s.temperature,
             "top_p": s.top_p,
-            "max_tokens": s.max_tokens,
+            "max_tokens": min(s.max_tokens, max_tokens) if max_tokens else s.max_tokens,
             **s.extra_body(),
         }
         if stop:
@@ -116,3 +123,35 @@ def close_cut_tag(text: str) -> str:
         if opened and f"</{tag}>" not in text[opened[-1] :]:
             return text.rstrip() + f"</{tag}>"
     return text
+
+
+class ChatPolicy:
+    """A :class:`~nanosearch.env.Policy` over a chat endpoint, for ``run_episodes`` without a
+    tokenizer: each turn sends the episode's messages, the environment's turns as user turns
+    (as training frames them), and stops at the protocol's stop strings. The endpoint's token
+    counts come back as the turn's usage; a refusal for length ends the episode on its budget."""
+
+    def __init__(self, settings: ChatSettings) -> None:
+        self.endpoint = ChatEndpoint(settings)
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        return [self._one(request) for request in requests]
+
+    def _one(self, request: GenerationRequest) -> Generation:
+        messages = [
+            {"role": "user" if m["role"] == "tool" else m["role"], "content": m["content"]}
+            for m in request.messages
+        ]
+        try:
+            reply = self.endpoint.complete(
+                messages, stop=list(STOP_STRINGS), max_tokens=request.max_new_tokens
+            )
+        except ContextOverflowError:
+            return Generation([], "", "context")
+        finish = "length" if reply.finish_reason == "length" else "stop"
+        return Generation(
+            [], reply.content, finish, usage=(reply.prompt_tokens, reply.completion_tokens)
+        )
+
+    def close(self) -> None:
+        self.endpoint.close()

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nanosearch.env import EnvConfig
 from nanosearch.errors import NanosearchError
-from nanosearch.eval.agents.base import AgentLimits
 from nanosearch.eval.chat_client import ChatSettings
 from nanosearch.eval.mcp_connection import McpTarget
 from nanosearch.eval.runner import AGENTS, EvalRun, Grader, OfflineGrader, run_eval
@@ -217,7 +217,11 @@ def run_from_options(options: EvalOptions) -> Iterator[str]:
             chat=chat,
             target=target,
             grader=grader,
-            limits=AgentLimits(options.max_turns, options.context_budget, options.result_chars),
+            limits=EnvConfig(
+                max_turns=options.max_turns,
+                token_budget=options.context_budget,
+                result_chars=options.result_chars,
+            ),
             model_label=label,
             dataset=dataset,
             concurrency=options.concurrency,

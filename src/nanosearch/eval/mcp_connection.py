@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from nanosearch.errors import NanosearchError
 from nanosearch.protocol import RESULT_CHARS
-from nanosearch.tools import ToolSpec
+from nanosearch.tools import ToolRequest, ToolResult, ToolSpec
 
 T = TypeVar("T")
 CONNECT_SECONDS = 120.0
@@ -177,3 +177,25 @@ class _TwoStreams:
 
     async def __aexit__(self, *exc: Any) -> Any:
         return await self.manager.__aexit__(*exc)
+
+
+class McpTools:
+    """A :class:`~nanosearch.tools.ToolClient` over an MCP session, so ``run_episodes`` calls the
+    server's tools: a failed call reads ``Error: <the server's message>``, as the in-process
+    tools word it. The server cuts results itself (``McpTarget.result_chars``)."""
+
+    def __init__(self, mcp: McpConnection) -> None:
+        self.mcp = mcp
+        self.specs = mcp.specs()
+
+    def run(self, requests: list[ToolRequest]) -> list[ToolResult]:
+        results = []
+        for request in requests:
+            arguments = request.arguments if isinstance(request.arguments, dict) else {}
+            outcome = self.mcp.call(request.name, arguments)
+            results.append(
+                ToolResult(True, outcome.content)
+                if outcome.ok
+                else ToolResult.failure(outcome.content)
+            )
+        return results

@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from nanosearch.env import EnvConfig
 from nanosearch.errors import NanosearchError
-from nanosearch.eval.agents.base import Agent, AgentLimits
+from nanosearch.eval.agents.base import Agent
 from nanosearch.eval.chat_client import ChatSettings
 from nanosearch.eval.grading import GradeResult, grade_offline
 from nanosearch.eval.mcp_connection import McpConnection, McpTarget
@@ -60,7 +61,7 @@ class EvalRun:
     chat: ChatSettings
     target: McpTarget
     grader: Grader
-    limits: AgentLimits = field(default_factory=AgentLimits)
+    limits: EnvConfig = field(default_factory=EnvConfig)
     model_label: str = ""
     dataset: dict[str, Any] = field(default_factory=dict)
     concurrency: int = 4
@@ -254,7 +255,7 @@ def _message(error: BaseException) -> str:
 
 @contextmanager
 def open_agent(
-    kind: str, chat: ChatSettings, target: McpTarget, limits: AgentLimits
+    kind: str, chat: ChatSettings, target: McpTarget, limits: EnvConfig
 ) -> Iterator[Agent]:
     """The runtime ``kind`` with its MCP session open until the block ends."""
     if kind == "codeagent":

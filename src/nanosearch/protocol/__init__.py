@@ -2,7 +2,13 @@
 environment's ``<result>``. Pure Python, no heavy imports."""
 
 from nanosearch.protocol.episode import Episode, StopReason, ToolCall
-from nanosearch.protocol.prompt import RESULT_CHARS, DescribedTool, render_result, system_prompt
+from nanosearch.protocol.prompt import (
+    RESULT_CHARS,
+    DescribedTool,
+    render_result,
+    result_content,
+    system_prompt,
+)
 from nanosearch.protocol.turn import Element, Turn, parse_tool_body, parse_turn, split_elements
 from nanosearch.protocol.vocabulary import (
     ACTION_TAGS,
@@ -29,6 +35,7 @@ __all__ = [
     "parse_tool_body",
     "parse_turn",
     "render_result",
+    "result_content",
     "split_elements",
     "strip_thinking",
     "system_prompt",

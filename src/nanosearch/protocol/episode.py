@@ -30,6 +30,11 @@ class Episode:
     sampler's log-prob of each completion token where the policy reported one (vLLM does), and
     None elsewhere (inserted tokens, a closing token the environment added): the trainer's
     importance-sampling correction compares them with its own.
+
+    ``prompt_tokens`` and ``completion_tokens`` sum what the model read and wrote over its
+    turns (what an endpoint bills); ``context_tokens`` is how full its context was after the
+    latest turn. Without a tokenizer (a chat endpoint that frames the chat itself) the ids stay
+    empty and these come from the endpoint's counts.
     """
 
     question: str
@@ -42,6 +47,9 @@ class Episode:
     completion_mask: list[int] = field(default_factory=list)
     completion_logprobs: list[float | None] = field(default_factory=list)
     truncated: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    context_tokens: int = 0
 
     @property
     def model_turns(self) -> list[str]:

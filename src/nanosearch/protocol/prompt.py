@@ -32,3 +32,8 @@ def render_result(content: str, max_chars: int = RESULT_CHARS) -> str:
     if len(content) > max_chars:
         content = content[:max_chars] + f"\n[output cut at {max_chars} characters]"
     return f"<result>\n{content}\n</result>"
+
+
+def result_content(rendered: str) -> str:
+    """The text inside an environment turn :func:`render_result` wrote."""
+    return rendered.removeprefix("<result>\n").removesuffix("\n</result>")

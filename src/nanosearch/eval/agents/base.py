@@ -4,21 +4,9 @@ the prediction, the trajectory (every model turn, tool call and result) and its 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from nanosearch.protocol import RESULT_CHARS, strip_thinking
-
-StopReason = Literal["answer", "max_turns", "token_budget"]
-
-
-@dataclass(frozen=True, slots=True)
-class AgentLimits:
-    """``max_turns`` model turns at most; ``context_budget`` tokens (prompt and completion of
-    the latest call) before the episode is stopped; tool output cut at ``result_chars``."""
-
-    max_turns: int = 10
-    context_budget: int = 8192
-    result_chars: int = RESULT_CHARS
+from nanosearch.protocol import StopReason, strip_thinking
 
 
 @dataclass(slots=True)

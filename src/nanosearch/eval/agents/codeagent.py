@@ -12,7 +12,8 @@ import functools
 import threading
 from typing import Any
 
-from nanosearch.eval.agents.base import AgentLimits, AgentRun, text_of
+from nanosearch.env import EnvConfig
+from nanosearch.eval.agents.base import AgentRun, text_of
 from nanosearch.eval.chat_client import ChatSettings, is_context_overflow
 from nanosearch.eval.mcp_connection import McpTarget
 
@@ -37,7 +38,7 @@ def server_parameters(target: McpTarget) -> Any:
 class CodeAgentRuntime:
     name = "codeagent"
 
-    def __init__(self, chat: ChatSettings, target: McpTarget, limits: AgentLimits) -> None:
+    def __init__(self, chat: ChatSettings, target: McpTarget, limits: EnvConfig) -> None:
         from smolagents import MCPClient, OpenAIServerModel
 
         self.limits = limits
@@ -78,7 +79,7 @@ class CodeAgentRuntime:
                 run.note(step.observations)
             elif step.error is not None:
                 run.note(str(step.error))
-            if sum(tokens) >= self.limits.context_budget:
+            if sum(tokens) >= self.limits.token_budget:
                 over_budget.set()
                 agent.interrupt()
 

@@ -13,9 +13,11 @@ import asyncio
 import contextlib
 from typing import Any
 
-from nanosearch.eval.agents.base import AgentLimits, AgentRun, StopReason, text_of
+from nanosearch.env import EnvConfig
+from nanosearch.eval.agents.base import AgentRun, text_of
 from nanosearch.eval.chat_client import ChatSettings, is_context_overflow
 from nanosearch.eval.mcp_connection import McpConnection
+from nanosearch.protocol import StopReason
 
 
 def chat_model(chat: ChatSettings) -> Any:
@@ -37,7 +39,7 @@ def chat_model(chat: ChatSettings) -> Any:
 class ReactAgent:
     name = "react"
 
-    def __init__(self, chat: ChatSettings, mcp: McpConnection, limits: AgentLimits) -> None:
+    def __init__(self, chat: ChatSettings, mcp: McpConnection, limits: EnvConfig) -> None:
         from langchain_mcp_adapters.tools import load_mcp_tools
         from langgraph.prebuilt import create_react_agent
 
@@ -74,7 +76,7 @@ class ReactAgent:
                         run.model_turn(text_of(message.content), calls, tokens)
                         if not calls:
                             final, stop = text_of(message.content), "answer"
-                        elif sum(tokens) >= self.limits.context_budget:
+                        elif sum(tokens) >= self.limits.token_budget:
                             stop, stop_now = "token_budget", True
                         elif run.turns >= self.limits.max_turns:
                             stop_now = True
