@@ -116,11 +116,13 @@ def test_every_protocol_tag_and_special_token_is_one_token(world_tokenizer: Any)
         assert len(world_tokenizer.encode(tag, add_special_tokens=False)) == 1, tag
 
 
-def test_a_name_is_the_same_tokens_after_a_space_a_quote_or_a_tag(
+def test_a_word_is_the_same_tokens_after_a_space_a_quote_or_a_tag(
     world_dir: Path, world_tokenizer: Any
 ) -> None:
-    """Copying a name from a question or a result into a query or an answer is copying tokens."""
-    titles = [*list(read_description(world_dir)["titles"].values())[:50], "1774"]
+    """Copying words from a question into a query, or a name from a result into an answer, is
+    copying tokens."""
+    words = ["does", "river", "founded", "1774"]
+    titles = [*list(read_description(world_dir)["titles"].values())[:50], *words]
     for name in titles:
         alone = world_tokenizer.encode(name, add_special_tokens=False)
         for context in (f"born in {name}.", f'{{"query": "{name}"}}', f"<answer>{name}</answer>"):
@@ -162,7 +164,7 @@ def test_transcripts_round_trip_and_answer_from_the_results(
         chat,
         MentionFinder(read_description(world_dir)["mentions"]),
         max_turns=3,
-        token_budget=1024,
+        token_budget=1280,
         result_chars=600,
         seed=0,
     )
@@ -189,7 +191,7 @@ def test_transcripts_do_not_depend_on_the_gold_answer(
             chat,
             finder,
             max_turns=3,
-            token_budget=1024,
+            token_budget=1280,
             result_chars=600,
             seed=4,
         )[0]
@@ -216,12 +218,12 @@ def test_the_format_only_base_stays_under_its_chance_bound(
         world_dir / "tokenizer",
         read_description(world_dir)["mentions"],
         tmp_path / "base",
-        BaseSettings(epochs=1, token_budget=1024),
+        BaseSettings(epochs=1, token_budget=1280),
     )
     record = json.loads((base / "pretraining.json").read_text())
     assert record["loss_last"] < record["loss_first"] - 1.0
     tests = read_questions(world_dir, "test")
-    config = EnvConfig(max_turns=3, token_budget=1024, result_chars=600)
+    config = EnvConfig(max_turns=3, token_budget=1280, result_chars=600)
     chance = chance_level(world_dir, world_engine, tests, config)
     assert 0 < chance["level"] <= chance["bound"] < 0.2
     metrics = evaluate_checkpoint(str(base), world_engine, tests, config)
@@ -267,3 +269,28 @@ def test_the_shared_prefix_step_is_the_full_step() -> None:
     assert found.item() == pytest.approx(expected.item(), abs=1e-5)
     for a, b in zip(full.parameters(), shared.parameters(), strict=True):
         assert torch.allclose(a.grad, b.grad, atol=1e-6)
+
+
+def test_only_the_tokens_a_mask_keeps_are_learnt() -> None:
+    """Pretraining learns the model's own turns: a token the environment inserted (mask 0)
+    carries no loss."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from nanosearch.world.base import batch_loss
+
+    config = Qwen3Config(
+        vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=64, pad_token_id=0,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = Qwen3ForCausalLM(config)
+    rests = [[5, 6, 7, 8, 9, 10], [11, 12, 13]]
+    masks = [[0, 0, 1, 1, 0, 1], [1, 0, 1]]
+    ids = torch.tensor([rests[0], [*rests[1], 0, 0, 0]])
+    attention = torch.tensor([[1] * 6, [1, 1, 1, 0, 0, 0]])
+    labels = torch.tensor([[-100, -100, 7, 8, -100, 10], [11, -100, 13, -100, -100, -100]])
+    expected = model(input_ids=ids, attention_mask=attention, labels=labels).loss
+    found = batch_loss(model, None, rests, 0, masks)
+    assert found.item() == pytest.approx(expected.item(), abs=1e-6)
+    assert found.item() != pytest.approx(batch_loss(model, None, rests, 0).item(), abs=1e-3)

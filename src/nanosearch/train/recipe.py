@@ -50,7 +50,7 @@ class WorldBase(Section):
     batch_size: int = Field(default=16, ge=1)
     learning_rate: float = Field(default=3e-3, gt=0)
     max_turns: int = Field(default=4, ge=1)
-    token_budget: int = Field(default=1024, ge=64)
+    token_budget: int = Field(default=1280, ge=64)
     result_chars: int = Field(default=600, ge=64)
     seed: int = 0
 

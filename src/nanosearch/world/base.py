@@ -42,7 +42,7 @@ class BaseSettings:
     batch_size: int = 16
     learning_rate: float = 3e-3
     max_turns: int = 4
-    token_budget: int = 1024
+    token_budget: int = 1280  # the system prompt is about 470 of the world tokenizer's tokens
     result_chars: int = 600
     seed: int = 0
 
@@ -114,6 +114,7 @@ def pretrain_base(
         seed=settings.seed,
     )
     sequences = [e.prompt_ids + e.completion_ids for e in episodes]
+    learnt = [[0] * len(e.prompt_ids) + e.completion_mask for e in episodes]
     config = Qwen3Config(
         vocab_size=len(tokenizer),
         hidden_size=settings.hidden_size,
@@ -131,7 +132,9 @@ def pretrain_base(
     )
     torch.manual_seed(settings.seed)
     model = Qwen3ForCausalLM(config)
-    losses = train_language_model(model, sequences, tokenizer.pad_token_id, settings, progress)
+    losses = train_language_model(
+        model, sequences, tokenizer.pad_token_id, settings, progress, learnt=learnt
+    )
     model.generation_config.eos_token_id = chat.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     record = {
@@ -139,7 +142,9 @@ def pretrain_base(
             "format-only transcripts of the world's training questions: the real system prompt, "
             "the question, tool calls whose queries are random spans of the question or names "
             "seen in earlier results, the real engine's results, and an answer drawn uniformly "
-            "from the names and values in the results, never chosen with the gold answer"
+            "from the names and values in the results, never chosen with the gold answer; "
+            "the loss is on the model's own turns (the tokens the environment inserted are "
+            "read, not learnt)"
         ),
         "settings": asdict(settings),
         "transcripts": len(sequences),
@@ -174,9 +179,11 @@ def train_language_model(
     pad_id: int,
     settings: BaseSettings,
     progress: Callable[[str], None] | None = None,
+    learnt: list[list[int]] | None = None,
 ) -> list[float]:
-    """Next-token prediction on every token after the prefix all sequences share, in
-    length-sorted batches with a cosine learning rate; returns the loss of each step.
+    """Next-token prediction on the tokens after the prefix all sequences share (those ``learnt``
+    marks 1, when given), in length-sorted batches with a cosine learning rate; returns the
+    loss of each step.
 
     The shared prefix (the system prompt: two thirds of a transcript's tokens) is run once per
     batch and its keys and values repeated for every row, gradients included: the same update
@@ -188,6 +195,7 @@ def train_language_model(
     keep = max(shared_prefix(sequences) - 1, 0)  # the last shared token predicts the first other
     prefix = torch.tensor([sequences[0][:keep]]) if keep else None
     rests = [s[keep:] for s in sequences]
+    masks = [m[keep:] for m in learnt] if learnt is not None else None
     order = sorted(range(len(rests)), key=lambda i: len(rests[i]))
     batches = [
         order[i : i + settings.batch_size] for i in range(0, len(order), settings.batch_size)
@@ -203,7 +211,13 @@ def train_language_model(
     for _ in range(settings.epochs):
         rng.shuffle(batches)
         for batch in batches:
-            loss = batch_loss(model, prefix, [rests[i] for i in batch], pad_id)
+            loss = batch_loss(
+                model,
+                prefix,
+                [rests[i] for i in batch],
+                pad_id,
+                None if masks is None else [masks[i] for i in batch],
+            )
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -216,9 +230,16 @@ def train_language_model(
     return losses
 
 
-def batch_loss(model: Any, prefix: Any, rests: Sequence[Sequence[int]], pad_id: int) -> Any:
+def batch_loss(
+    model: Any,
+    prefix: Any,
+    rests: Sequence[Sequence[int]],
+    pad_id: int,
+    masks: Sequence[Sequence[int]] | None = None,
+) -> Any:
     """Mean next-token loss of ``rests``, each continuing the token tensor ``prefix`` (1 × P,
-    or None), right-padded; the prefix is run once and its keys and values repeated per row."""
+    or None), right-padded, on the tokens whose ``masks`` entry is 1 (all when None); the
+    prefix is run once and its keys and values repeated per row."""
     import torch
 
     keep = 0 if prefix is None else prefix.shape[1]
@@ -231,6 +252,8 @@ def batch_loss(model: Any, prefix: Any, rests: Sequence[Sequence[int]], pad_id: 
         tokens = torch.tensor(list(rest))
         ids[row, : len(tokens)] = tokens
         labels[row, : len(tokens)] = tokens
+        if masks is not None:
+            labels[row, : len(tokens)][torch.tensor(list(masks[row])) == 0] = -100
         attention[row, keep : keep + len(tokens)] = 1
     cache = None
     if prefix is not None:

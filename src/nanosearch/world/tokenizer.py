@@ -1,10 +1,11 @@
 """A small byte-level BPE tokenizer learnt from the world's own text.
 
 A few thousand tokens instead of Qwen3's 151K keep the base model's embedding small and every
-invented name one or two tokens. A space before a capitalized word or a number is a token of its
-own, so a name or a year is the same token after a space, a quote or a tag: copying a name from a
-question or a result into a query or an answer is copying tokens, not learning a second spelling
-of every name (with ``Ġ``-prefixed BPE, ``"Kirford`` and `` Kirford`` share nothing).
+invented name one or two tokens. A space is a token of its own, so a word, a name or a year is the
+same tokens after a space, a quote or a tag: copying words from a question into a query, or a
+name from a result into an answer, is copying tokens, not learning a second spelling of every word
+(with ``Ġ``-prefixed BPE, ``"Kirford`` and `` Kirford`` share nothing, nor ``"does`` and `` does``).
+It costs about two fifths more tokens per text.
 
 Every protocol tag is one added token and the chat template is Qwen3's ChatML template, so
 ``ChatFormat.from_tokenizer`` and the rest of the pipeline take the saved directory unchanged.
@@ -23,7 +24,7 @@ from nanosearch.protocol import TAGS
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 PROTOCOL_TAGS = tuple(f"<{slash}{tag}>" for tag in TAGS for slash in ("", "/"))
 DEFAULT_VOCAB = 4096
-PIECES = r" ?[a-z][a-z']*|[A-Z][A-Za-z']*|[0-9]+|\s+|[^\sA-Za-z0-9]"
+PIECES = r"[A-Za-z][A-Za-z']*|[0-9]+|\s+|[^\sA-Za-z0-9]"
 
 
 def qwen3_chat_template() -> str:
