@@ -9,7 +9,8 @@ it). It never answers, so the runtimes also meet their turn limits.
 
 It is fitted on the very prompts the three runtimes send: they are first run, through MCP on
 the test index, against a scripted endpoint that always replies with that turn, and every
-prompt the endpoint renders is kept. Random chat prompts are mixed in so it does not depend on
+prompt the endpoint renders is kept (the tools rendered as the request gave them, as vLLM
+renders them). Random chat prompts are mixed in so it does not depend on
 them alone.
 """
 

@@ -96,6 +96,15 @@ ResultChars = Annotated[
     ),
 ]
 
+ToolFormat = Annotated[
+    str,
+    typer.Option(
+        "--protocol",
+        help="Tool protocol of the native runtime: xml (<tool> calls, <result> turns) or hermes "
+        "(<tool_call> blocks, tools= and tool messages): the recipe's protocol.",
+    ),
+]
+
 
 @app.command()
 @friendly_errors
@@ -461,6 +470,7 @@ def eval_simpleqa(
         int, typer.Option(help="Stop a question once a call's prompt + reply reach this.")
     ] = 8192,
     result_chars: ResultChars = RESULT_CHARS,
+    protocol: ToolFormat = "xml",
     concurrency: Annotated[int, typer.Option(help="Questions in flight at once.")] = 4,
     retries: Annotated[int, typer.Option(help="Retries of a transient endpoint error.")] = 4,
     resume: Annotated[
@@ -542,6 +552,7 @@ def eval_qa(
         int, typer.Option(help="Stop a question once a call's prompt + reply reach this.")
     ] = 8192,
     result_chars: ResultChars = RESULT_CHARS,
+    protocol: ToolFormat = "xml",
     concurrency: Annotated[int, typer.Option(help="Questions in flight at once.")] = 4,
     retries: Annotated[int, typer.Option(help="Retries of a transient endpoint error.")] = 4,
     resume: Annotated[

@@ -23,13 +23,15 @@ model's context."""
 class GenerationRequest:
     """One turn to write. ``input_ids`` is the episode so far as tokens (empty when the loop
     runs without a tokenizer, for a chat endpoint that frames the chat itself); ``messages`` is
-    the same episode as chat messages."""
+    the same episode as chat messages; ``tools`` the tool schemas the chat template lists (the
+    hermes protocol; empty when the system prompt lists them)."""
 
     episode: int
     turn: int
     input_ids: list[int]
     max_new_tokens: int
     messages: tuple[dict[str, str], ...] = ()
+    tools: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

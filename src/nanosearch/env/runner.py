@@ -20,14 +20,14 @@ from typing import Any
 from nanosearch.env.chat import ChatFormat
 from nanosearch.env.policy import Generation, GenerationRequest, Policy
 from nanosearch.protocol import (
-    INVALID_HINT,
     RESULT_CHARS,
     Episode,
+    ProtocolName,
     StopReason,
     ToolCall,
+    ToolProtocol,
     parse_turn,
-    render_result,
-    system_prompt,
+    tool_protocol,
 )
 from nanosearch.tools import ToolClient, ToolRequest
 
@@ -38,13 +38,15 @@ class EnvConfig:
     ``token_budget`` tokens of context (prompt and every turn); tool output cut at
     ``result_chars``; at most ``turn_tokens`` tokens per model turn. ``lockstep`` keeps asking
     the policy every turn even when no episode is left (distributed generation, where every rank
-    must take part in each call)."""
+    must take part in each call). ``protocol`` is how the tools are shown and their results
+    given back (``xml`` or ``hermes``: see ``nanosearch.protocol.prompt``)."""
 
     max_turns: int = 10
     token_budget: int = 8192
     result_chars: int = RESULT_CHARS
     turn_tokens: int | None = None
     lockstep: bool = False
+    protocol: ProtocolName = "xml"
 
 
 def question_of(example: dict[str, Any]) -> str:
@@ -66,8 +68,10 @@ def run_episodes(
     """Play one episode per example, batched, and return them in the order given (as token
     ids when ``chat`` is given, as messages only when it is None: see the module doc)."""
     config = config or EnvConfig()
+    protocol = tool_protocol(config.protocol)
     names = {spec.name for spec in tools.specs}
-    system = system_prompt(tools.specs)
+    system = protocol.system(tools.specs)
+    listed = protocol.template_tools(tools.specs)
     episodes = []
     for example in examples:
         messages = [
@@ -76,7 +80,7 @@ def run_episodes(
         ]
         episode = Episode(question=messages[1]["content"], messages=messages)
         if chat is not None:
-            episode.prompt_ids = chat.prompt_ids(messages)
+            episode.prompt_ids = chat.prompt_ids(messages, listed)
             episode.context_tokens = len(episode.prompt_ids)
         episodes.append(episode)
     active = list(range(len(episodes)))
@@ -94,6 +98,7 @@ def run_episodes(
                 episodes[i].prompt_ids + episodes[i].completion_ids,
                 _turn_budget(episodes[i], config),
                 tuple(episodes[i].messages),
+                tuple(listed),
             )
             for i in active
         ]
@@ -128,7 +133,7 @@ def run_episodes(
                     episode.tool_calls.append(
                         ToolCall(turn, parsed.tool_name, parsed.tool_arguments, False, parsed.error)
                     )
-                feedback[i] = f"Error: {parsed.error}. {INVALID_HINT}"
+                feedback[i] = f"Error: {parsed.error}. {protocol.invalid_hint()}"
         results = tools.run([request for _, request in pending]) if pending else []
         for (i, request), result in zip(pending, results, strict=True):
             episodes[i].tool_calls.append(
@@ -143,8 +148,8 @@ def run_episodes(
                     _append(episodes[i], [chat.eos_token_id], 1)
             break
         for i, content in feedback.items():
-            rendered = render_result(content, config.result_chars)
-            _insert_result(episodes[i], generations[i], chat, rendered, config)
+            rendered = protocol.result(content, config.result_chars)
+            _insert_result(episodes[i], generations[i], chat, rendered, config, protocol)
         active = [i for i in active if episodes[i].stop_reason is None]
     for i in active:
         _stop(episodes[i], "max_turns")
@@ -200,6 +205,7 @@ def _insert_result(
     chat: ChatFormat | None,
     result: str,
     config: EnvConfig,
+    protocol: ToolProtocol,
 ) -> None:
     """Append the environment's turn, unless it would overflow the token budget: then the
     episode ends there, so no sequence is ever longer than the stage's context. (Without a
@@ -207,7 +213,7 @@ def _insert_result(
     if chat is None:
         episode.messages.append({"role": "tool", "content": result})
         return
-    text = chat.environment_turn(result)
+    text = chat.environment_turn(result, protocol.result_role)
     if generation.finish_reason == "eos":
         text = text.removeprefix(chat.tokenizer.decode([generation.token_ids[-1]]))
     inserted = chat.encode(text)

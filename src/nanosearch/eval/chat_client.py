@@ -73,8 +73,11 @@ class ChatEndpoint:
         messages: list[dict[str, Any]],
         stop: list[str] | None = None,
         max_tokens: int | None = None,
+        tools: list[dict[str, Any]] | None = None,
     ) -> ChatReply:
-        """One reply; at most ``max_tokens`` tokens (and never more than the settings allow)."""
+        """One reply; at most ``max_tokens`` tokens (and never more than the settings allow).
+        ``tools`` reach the chat template with ``tool_choice: none``: the model's tool calls
+        stay in its text, for the caller to read as training read them."""
         s = self.settings
         body: dict[str, Any] = {
             "model": s.model,
@@ -86,6 +89,9 @@ class ChatEndpoint:
         }
         if stop:
             body["stop"] = stop
+        if tools:
+            body["tools"] = tools
+            body["tool_choice"] = "none"
         try:
             reply = post_json(self._http, "/chat/completions", body, retries=s.retries)
         except NanosearchError as error:
@@ -127,8 +133,9 @@ def close_cut_tag(text: str) -> str:
 
 class ChatPolicy:
     """A :class:`~nanosearch.env.Policy` over a chat endpoint, for ``run_episodes`` without a
-    tokenizer: each turn sends the episode's messages, the environment's turns as user turns
-    (as training frames them), and stops at the protocol's stop strings. The endpoint's token
+    tokenizer: each turn sends the episode's messages framed as training framed them (in the
+    xml protocol the environment's turns as user turns; in hermes as ``tool`` messages, with the
+    tools for the chat template) and stops at the protocol's stop strings. The endpoint's token
     counts come back as the turn's usage; a refusal for length ends the episode on its budget."""
 
     def __init__(self, settings: ChatSettings) -> None:
@@ -139,12 +146,14 @@ class ChatPolicy:
 
     def _one(self, request: GenerationRequest) -> Generation:
         messages = [
-            {"role": "user" if m["role"] == "tool" else m["role"], "content": m["content"]}
-            for m in request.messages
+            _as_sent(m, turn, bool(request.tools)) for turn, m in enumerate(request.messages)
         ]
         try:
             reply = self.endpoint.complete(
-                messages, stop=list(STOP_STRINGS), max_tokens=request.max_new_tokens
+                messages,
+                stop=list(STOP_STRINGS),
+                max_tokens=request.max_new_tokens,
+                tools=list(request.tools),
             )
         except ContextOverflowError:
             return Generation([], "", "context")
@@ -155,3 +164,13 @@ class ChatPolicy:
 
     def close(self) -> None:
         self.endpoint.close()
+
+
+def _as_sent(message: dict[str, str], position: int, tool_role: bool) -> dict[str, str]:
+    """One message of the episode as the endpoint gets it: a tool result is a ``tool`` message
+    (with an id, which OpenAI's schema requires and Qwen's template ignores) or a user turn."""
+    if message["role"] != "tool":
+        return {"role": message["role"], "content": message["content"]}
+    if not tool_role:
+        return {"role": "user", "content": message["content"]}
+    return {"role": "tool", "content": message["content"], "tool_call_id": f"call_{position}"}

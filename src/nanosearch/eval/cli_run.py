@@ -15,7 +15,7 @@ from nanosearch.errors import NanosearchError
 from nanosearch.eval.chat_client import ChatSettings
 from nanosearch.eval.mcp_connection import McpTarget
 from nanosearch.eval.runner import AGENTS, EvalRun, Grader, OfflineGrader, run_eval
-from nanosearch.protocol import RESULT_CHARS
+from nanosearch.protocol import PROTOCOLS, RESULT_CHARS
 
 THINKING = {"on": True, "off": False, "auto": None}
 
@@ -52,6 +52,7 @@ class EvalOptions:
     max_turns: int = 10
     context_budget: int = 8192
     result_chars: int = RESULT_CHARS
+    protocol: str = "xml"
     concurrency: int = 4
     retries: int = 4
     resume: bool = False
@@ -65,6 +66,14 @@ class EvalOptions:
             raise NanosearchError("--topic and --answer-type filter SimpleQA, not QA benchmarks")
         if self.agent not in AGENTS:
             raise NanosearchError(f"--agent must be one of {', '.join(AGENTS)}, not {self.agent!r}")
+        if self.protocol not in PROTOCOLS:
+            raise NanosearchError(
+                f"--protocol must be one of {', '.join(PROTOCOLS)}, not {self.protocol!r}"
+            )
+        if self.protocol != "xml" and self.agent != "native":
+            raise NanosearchError(
+                f"--protocol sets the native runtime's tool protocol; {self.agent} keeps its own"
+            )
         if self.model is None:
             raise NanosearchError(
                 "give --model: a local directory or hub id to run in this process, "
@@ -221,6 +230,7 @@ def run_from_options(options: EvalOptions) -> Iterator[str]:
                 max_turns=options.max_turns,
                 token_budget=options.context_budget,
                 result_chars=options.result_chars,
+                protocol=options.protocol,
             ),
             model_label=label,
             dataset=dataset,

@@ -30,6 +30,7 @@ class ChatRequest(BaseModel):
     messages: list[dict[str, Any]] = Field(min_length=1)
     model: str = SERVED_NAME
     tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
     temperature: float = 0.7
     top_p: float = 1.0
     max_tokens: int | None = Field(default=None, ge=1)
@@ -63,7 +64,7 @@ class LocalChatModel:
             sampled = self._generate(ids, max_new, request, tuple(stops))
         text, finish = self._cut(sampled, stops, max_new)
         message: dict[str, Any] = {"role": "assistant", "content": text}
-        if request.tools:
+        if request.tools and request.tool_choice != "none":
             content, calls = parse_hermes(text)
             if calls:
                 finish = "tool_calls"
@@ -91,11 +92,10 @@ class LocalChatModel:
 
     def _prompt(self, request: ChatRequest) -> str:
         messages = [_plain(message) for message in request.messages]
-        tools = [tool.get("function", tool) for tool in request.tools or []] or None
         try:
             return self.tokenizer.apply_chat_template(
                 messages,
-                tools=tools,
+                tools=request.tools or None,  # as given, as vLLM passes them
                 add_generation_prompt=True,
                 tokenize=False,
                 **request.chat_template_kwargs,

@@ -3,17 +3,21 @@ environment's ``<result>``. Pure Python, no heavy imports."""
 
 from nanosearch.protocol.episode import Episode, StopReason, ToolCall
 from nanosearch.protocol.prompt import (
+    PROTOCOLS,
     RESULT_CHARS,
     DescribedTool,
+    ProtocolName,
+    ToolProtocol,
+    cut_result,
     render_result,
     result_content,
     system_prompt,
+    tool_protocol,
 )
 from nanosearch.protocol.turn import Element, Turn, parse_tool_body, parse_turn, split_elements
 from nanosearch.protocol.vocabulary import (
     ACTION_TAGS,
     CUT_TAGS,
-    INVALID_HINT,
     STOP_STRINGS,
     TAGS,
     strip_thinking,
@@ -22,16 +26,19 @@ from nanosearch.protocol.vocabulary import (
 __all__ = [
     "ACTION_TAGS",
     "CUT_TAGS",
-    "INVALID_HINT",
+    "PROTOCOLS",
     "RESULT_CHARS",
     "STOP_STRINGS",
     "TAGS",
     "DescribedTool",
     "Element",
     "Episode",
+    "ProtocolName",
     "StopReason",
     "ToolCall",
+    "ToolProtocol",
     "Turn",
+    "cut_result",
     "parse_tool_body",
     "parse_turn",
     "render_result",
@@ -39,4 +46,5 @@ __all__ = [
     "split_elements",
     "strip_thinking",
     "system_prompt",
+    "tool_protocol",
 ]

@@ -1,5 +1,5 @@
-"""The protocol's vocabulary in one place: its tags, where a model turn stops, the hint a
-malformed turn gets, and how thinking is taken out of an answer."""
+"""The protocol's vocabulary in one place: its tags, where a model turn stops, and how thinking
+is taken out of an answer (the hint a malformed turn gets is each protocol's, in ``prompt``)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,6 @@ STOP_STRINGS = ("</tool>", "</tool_call>", "</answer>")
 CUT_TAGS = ("tool_call", "tool", "answer")
 """The tags whose closing string an OpenAI-compatible endpoint leaves out of a stopped reply
 (``tool_call`` first: ``<tool`` is its prefix)."""
-INVALID_HINT = (
-    'Call one tool as <tool>{"name": ..., "arguments": {...}}</tool>, '
-    "or give the final answer as <answer>...</answer>."
-)
 THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
 
 

@@ -493,8 +493,9 @@ def build_trainer(
     from transformers.integrations import TensorBoardCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from nanosearch.env import ChatFormat, EnvConfig
+    from nanosearch.env import ChatFormat
     from nanosearch.tools import EngineTools
+    from nanosearch.train.summary import heldout_config
 
     # rollout_func is experimental in TRL 1.16; we pin that version and test against it.
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
@@ -518,6 +519,7 @@ def build_trainer(
         else transformers_backend(generation, chat),
         turn_tokens=generation.turn_tokens,
         result_chars=generation.result_chars,
+        protocol=recipe.protocol,
         lockstep=generation.use_vllm and generation.vllm_mode == "server",
         seed=refill_seed(training.seed, number, process_state().process_index),
         correctness_reward=correctness_function(
@@ -583,12 +585,7 @@ def build_trainer(
             chat=chat,
             tools=EngineTools(engine),
             examples=dev[: evaluation.dev_questions],
-            config=EnvConfig(
-                max_turns=evaluation.max_turns,
-                token_budget=evaluation.context_tokens,
-                result_chars=generation.result_chars,
-                turn_tokens=generation.turn_tokens,
-            ),
+            config=heldout_config(recipe),
             every=evaluation.every_steps,
             metrics_path=directory / METRICS_FILE,
             stage=stage.name,

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nanosearch.errors import NanosearchError
+from nanosearch.protocol import ProtocolName
 from nanosearch.rewards import REWARDS, STAGES, Stage, stage_from_config
 
 RECIPE_FILE = "recipe.yaml"
@@ -266,7 +267,13 @@ class StageSection(Section):
 
 
 class Recipe(Section):
+    """``protocol`` is how the model calls the tools and reads their results: ``xml`` (the
+    report's ``<tool>`` calls and ``<result>`` turns, the tools listed in the system prompt) or
+    ``hermes`` (Qwen's ``<tool_call>`` blocks, the tools given to the chat template, results
+    as ``tool`` messages), in training, held-out evaluation and the native runtime alike."""
+
     model: ModelSection
+    protocol: ProtocolName = "xml"
     world: WorldSection | None = None
     evaluation: EvaluationSection | None = None
     data: DataSection = DataSection()
@@ -290,6 +297,11 @@ class Recipe(Section):
             )
         if self.model.world_base is not None and self.world is None:
             raise ValueError("model.world_base needs a 'world' section")
+        if self.model.world_base is not None and self.protocol != "xml":
+            raise ValueError(
+                "model.world_base is pretrained on transcripts of the xml protocol: "
+                "use protocol: xml with it"
+            )
         names = [stage.name for stage in self.stages]
         if len(set(names)) != len(names):
             raise ValueError(f"stage names must be unique, got {names}")

@@ -27,7 +27,7 @@ from nanosearch.env import (
 )
 from nanosearch.env.policy import turn_of
 from nanosearch.errors import NanosearchError
-from nanosearch.protocol import STOP_STRINGS, Episode
+from nanosearch.protocol import STOP_STRINGS, Episode, ProtocolName
 from nanosearch.rewards import RewardFunction, Score, Stage, correctness, overlong_penalty, score
 from nanosearch.tools import ToolClient
 from nanosearch.train.recipe import (
@@ -75,6 +75,7 @@ class StageRollout:
         backend: PolicyBackend,
         turn_tokens: int | None = None,
         result_chars: int = 1024,
+        protocol: ProtocolName = "xml",
         lockstep: bool = False,
         seed: int = 0,
         correctness_reward: RewardFunction = correctness,
@@ -101,6 +102,7 @@ class StageRollout:
             result_chars=result_chars,
             turn_tokens=turn_tokens,
             lockstep=lockstep,
+            protocol=protocol,
         )
         self.components = component_names(rewards)
         length, cache = overlong or OverlongSection().window(stage)

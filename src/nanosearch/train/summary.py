@@ -31,6 +31,7 @@ def heldout_config(recipe: Recipe) -> EnvConfig:
         token_budget=evaluation.context_tokens,
         result_chars=recipe.generation.result_chars,
         turn_tokens=recipe.generation.turn_tokens,
+        protocol=recipe.protocol,
     )
 
 
