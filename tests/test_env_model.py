@@ -95,6 +95,29 @@ def test_rollout_command_writes_scored_episodes(
     assert len(records[0]["completion_ids"]) == len(records[0]["completion_mask"])
 
 
+def test_rollout_command_plays_the_hermes_protocol(
+    tiny_qwen3_dir: Path, musique_index_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "episodes.jsonl"
+    options = ("--n", "1", "--token-budget", "700", "--max-turns", "1", "--protocol", "hermes")
+    result = rollout(tiny_qwen3_dir, MUSIQUE_SAMPLE, musique_index_dir, out, *options)
+    assert result.returncode == 0, result.stderr
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    system = record["messages"][0]["content"]
+    assert "<answer>" in system and "<tool>" not in system and "web_search" not in system
+    with_tools = tokenizer_of(tiny_qwen3_dir).decode(record["prompt_ids"])
+    assert "<tools>" in with_tools and '"name": "web_search"' in with_tools
+    refused = rollout(tiny_qwen3_dir, MUSIQUE_SAMPLE, musique_index_dir, out, "--protocol", "json")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == "error: unknown tool protocol 'json': use xml or hermes"
+
+
+def tokenizer_of(directory: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(directory)
+
+
 def test_rollout_command_errors_are_one_line(
     tiny_qwen3_dir: Path, musique_index_dir: Path, tmp_path: Path
 ) -> None:

@@ -227,9 +227,9 @@ def test_native_evaluation_sees_the_prompt_and_results_training_sees(
 ) -> None:
     """The first prompt of a native evaluation (tools listed by the MCP server the harness
     launches) and of a training episode (tools of the in-process client) are byte-identical,
-    and so is a fetched page's ``<result>`` turn under the same result cut."""
+    and so is a fetched page's result turn under the same result cut, in both protocols."""
     from nanosearch.eval.mcp_connection import McpConnection, McpTarget
-    from nanosearch.protocol import render_result, system_prompt
+    from nanosearch.protocol import PROTOCOLS, render_result, system_prompt
 
     training = EngineTools(musique_engine)
     top = musique_engine.search(["Bubye River"], k=1)[0][0].id
@@ -239,8 +239,13 @@ def test_native_evaluation_sees_the_prompt_and_results_training_sees(
     target = McpTarget(index=musique_index_dir, result_chars=RESULT_CHARS)
     with McpConnection(target) as mcp:
         assert system_prompt(mcp.specs()) == system_prompt(training.specs)
+        for protocol in PROTOCOLS.values():
+            assert protocol.system(mcp.specs()) == protocol.system(training.specs)
+            assert protocol.template_tools(mcp.specs()) == protocol.template_tools(training.specs)
         remote = [mcp.call(name, args) for name, args in calls]
     for mine, theirs in zip(local, remote, strict=True):
         assert theirs.ok == mine.ok
         shown = theirs.content if theirs.ok else f"Error: {theirs.content}"
         assert render_result(shown, RESULT_CHARS) == render_result(mine.content, RESULT_CHARS)
+        for protocol in PROTOCOLS.values():
+            assert protocol.result(shown) == protocol.result(mine.content)

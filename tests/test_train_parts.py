@@ -145,6 +145,11 @@ def test_the_4b_recipe_has_the_reports_stages() -> None:
         ({"dapo": {"soft_overlong": False}}, "soft_overlong has moved"),
         ({"model": {"name_or_path": "x", "tiny": {}}}, "exactly one"),
         ({"stages": []}, "stages"),
+        ({"protocol": "json"}, "protocol: Input should be 'xml' or 'hermes'"),
+        (
+            {"protocol": "hermes", "world": {}, "model": {"world_base": {}}},
+            "transcripts of the xml protocol",
+        ),
     ],
 )
 def test_a_bad_recipe_fails_naming_the_key(

@@ -100,7 +100,7 @@ ToolFormat = Annotated[
     str,
     typer.Option(
         "--protocol",
-        help="Tool protocol of the native runtime: xml (<tool> calls, <result> turns) or hermes "
+        help="Tool protocol of the episodes: xml (<tool> calls, <result> turns) or hermes "
         "(<tool_call> blocks, tools= and tool messages): the recipe's protocol.",
     ),
 ]
@@ -306,6 +306,7 @@ def rollout(
     top_p: Annotated[float, typer.Option(help="Nucleus sampling.")] = 0.8,
     stage: Annotated[int, typer.Option(help="Reward stage to score the episodes with.")] = 1,
     thinking: Annotated[bool, typer.Option(help="Let the chat template enable thinking.")] = False,
+    protocol: ToolFormat = "xml",
 ) -> None:
     """Run episodes of a model on questions against an index and write them as JSONL."""
     from nanosearch.train.episodes_file import rollout_file
@@ -323,6 +324,7 @@ def rollout(
         top_p=top_p,
         stage=stage,
         thinking=thinking,
+        protocol=protocol,
     )
     typer.echo(f"wrote {written} episodes to {out}")
 

@@ -13,7 +13,7 @@ from nanosearch.env.policy import TransformersPolicy
 from nanosearch.env.runner import EnvConfig, question_of, run_episodes
 from nanosearch.errors import NanosearchError
 from nanosearch.models import load_model
-from nanosearch.protocol import Episode
+from nanosearch.protocol import Episode, tool_protocol
 from nanosearch.rewards import STAGES, score
 from nanosearch.search import load
 from nanosearch.tools import EngineTools
@@ -65,15 +65,20 @@ def rollout_file(
     top_p: float = 0.8,
     stage: int = 1,
     thinking: bool = False,
+    protocol: str = "xml",
 ) -> int:
     if stage not in STAGES:
         raise NanosearchError(f"unknown reward stage {stage}; the stages are {sorted(STAGES)}")
+    try:
+        tool_protocol(protocol)
+    except ValueError as error:
+        raise NanosearchError(str(error)) from None
     examples = read_examples(questions, n)
     engine = load(index)
     network, tokenizer = load_model(model)
     policy = TransformersPolicy(network, tokenizer, temperature=temperature, top_p=top_p)
     chat = ChatFormat.from_tokenizer(tokenizer, thinking=thinking)
-    config = EnvConfig(max_turns=max_turns, token_budget=token_budget)
+    config = EnvConfig(max_turns=max_turns, token_budget=token_budget, protocol=protocol)
     out.parent.mkdir(parents=True, exist_ok=True)
     written = 0
     with out.open("w") as sink, tqdm(total=len(examples), unit="episode", desc="rollout") as bar:
