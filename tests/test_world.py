@@ -294,3 +294,96 @@ def test_only_the_tokens_a_mask_keeps_are_learnt() -> None:
     found = batch_loss(model, None, rests, 0, masks)
     assert found.item() == pytest.approx(expected.item(), abs=1e-6)
     assert found.item() != pytest.approx(batch_loss(model, None, rests, 0).item(), abs=1e-3)
+
+
+def _tiny_language_model() -> Any:
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    config = Qwen3Config(
+        vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=64, pad_token_id=0,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    return Qwen3ForCausalLM(config)
+
+
+def test_a_killed_pretraining_resumes_to_the_same_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill between saves loses at most the steps since the last save: the resumed run ends
+    with the weights and the loss record of a run never stopped."""
+    import torch
+
+    from nanosearch.world import base
+
+    monkeypatch.setattr(base, "SAVE_EVERY", 2)
+    sequences = [[1, 2, 3, *range(10 + i, 14 + i + i % 3)] for i in range(12)]
+    settings = BaseSettings(epochs=2, batch_size=4, seed=1)  # 3 batches a epoch: 6 steps
+    whole = _tiny_language_model()
+    whole_losses = base.train_language_model(whole, sequences, 0, settings)
+
+    state = tmp_path / "base.pretraining.pt"
+    real_loss, calls = base.batch_loss, []
+
+    def killed_at_step_five(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(base, "batch_loss", killed_at_step_five)
+    with pytest.raises(KeyboardInterrupt):
+        base.train_language_model(_tiny_language_model(), sequences, 0, settings, state=state)
+    monkeypatch.setattr(base, "batch_loss", real_loss)
+    lines: list[str] = []
+    resumed = _tiny_language_model()
+    losses = base.train_language_model(resumed, sequences, 0, settings, lines.append, state=state)
+    assert "base pretraining: resuming at step 4/6" in lines
+    assert losses == whole_losses
+    for a, b in zip(whole.parameters(), resumed.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_a_state_of_other_settings_is_not_resumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nanosearch.world import base
+
+    monkeypatch.setattr(base, "SAVE_EVERY", 2)
+    sequences = [[1, 2, 3, *range(10 + i, 15 + i)] for i in range(8)]
+    state = tmp_path / "base.pretraining.pt"
+    base.train_language_model(
+        _tiny_language_model(), sequences, 0, BaseSettings(epochs=2, batch_size=4), state=state
+    )
+    assert state.is_file()
+    lines: list[str] = []
+    other = BaseSettings(epochs=2, batch_size=4, learning_rate=1e-3)
+    losses = base.train_language_model(
+        _tiny_language_model(), sequences, 0, other, lines.append, state=state
+    )
+    assert len(losses) == 4 and not any("resuming" in line for line in lines)
+
+
+def test_a_bundled_base_is_found_only_for_its_world_and_settings(
+    world_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import asdict
+
+    import nanosearch.assets
+    from nanosearch.world.base import bundled_base, copy_base, is_complete_base, world_fingerprint
+
+    fingerprint = world_fingerprint(world_dir)
+    assert fingerprint == world_fingerprint(world_dir)
+    settings = BaseSettings(epochs=3)
+    shipped = tmp_path / "bases" / "w3"
+    shipped.mkdir(parents=True)
+    record = {"world": fingerprint, "settings": asdict(settings)}
+    (shipped / "pretraining.json").write_text(json.dumps(record))
+    (shipped / "config.json").write_text("{}")
+    monkeypatch.setattr(nanosearch.assets, "WORLD_BASES", tmp_path / "bases")
+    assert bundled_base(fingerprint, settings) == shipped
+    assert bundled_base(fingerprint, BaseSettings(epochs=4)) is None
+    assert bundled_base("0" * 64, settings) is None
+    copied = copy_base(shipped, tmp_path / "run" / "base-model")
+    assert is_complete_base(copied) and (copied / "config.json").read_text() == "{}"

@@ -10,6 +10,9 @@ NQ_SAMPLE = CORPORA_DIR / "flashrag_nq_test_17.jsonl"
 SIMPLEQA_TEST = Path(__file__).resolve().parent / "simpleqa" / "simple_qa_test_set.csv"
 # A Qwen3-compatible tokenizer with the Qwen3 chat template: tiny models are built around it.
 QWEN3_TOKENIZER = Path(__file__).resolve().parent / "tokenizers" / "qwen3"
+# Format-only bases pretrained on seeded worlds, each with its pretraining.json (the world's
+# fingerprint and the settings): a recipe whose world and base settings match one starts there.
+WORLD_BASES = Path(__file__).resolve().parent / "world_bases"
 
 __all__ = [
     "CORPORA_DIR",
@@ -19,4 +22,5 @@ __all__ = [
     "QWEN3_TOKENIZER",
     "SIMPLEQA_TEST",
     "WIKI_PASSAGES",
+    "WORLD_BASES",
 ]

@@ -365,20 +365,32 @@ def prepare_model(
     if section.world_base is not None:
         from nanosearch.tools import EngineTools
         from nanosearch.world import BaseSettings, is_complete_base, pretrain_base, read_description
+        from nanosearch.world.base import bundled_base, copy_base, world_fingerprint
 
         assert world is not None and train is not None
-        if not is_complete_base(directory):
-            settings = BaseSettings(**section.world_base.model_dump())
-            say(f"base: pretraining the format-only base on {len(train)} training questions")
-            pretrain_base(
-                train,
-                EngineTools(engine),
-                world / "tokenizer",
-                read_description(world)["mentions"],
-                directory,
-                settings,
-                progress=say,
+        if is_complete_base(directory):
+            return str(directory)
+        settings = BaseSettings(**section.world_base.settings())
+        fingerprint = world_fingerprint(world)
+        shipped = bundled_base(fingerprint, settings) if section.world_base.bundled else None
+        if shipped is not None:
+            say(
+                f"base: the package's base pretrained on this world with these settings "
+                f"({shipped.name}; model.world_base.bundled: false pretrains it here)"
             )
+            copy_base(shipped, directory)
+            return str(directory)
+        say(f"base: pretraining the format-only base on {len(train)} training questions")
+        pretrain_base(
+            train,
+            EngineTools(engine),
+            world / "tokenizer",
+            read_description(world)["mentions"],
+            directory,
+            settings,
+            progress=say,
+            world=fingerprint,
+        )
         return str(directory)
     if section.tiny is None:
         assert section.name_or_path is not None

@@ -54,6 +54,13 @@ class WorldBase(Section):
     token_budget: int = Field(default=1280, ge=64)
     result_chars: int = Field(default=600, ge=64)
     seed: int = 0
+    # start from the package's base pretrained on this very world with these very settings,
+    # when it ships one (nanosearch.assets.WORLD_BASES); false pretrains it in the run
+    bundled: bool = True
+
+    def settings(self) -> dict[str, Any]:
+        """The pretraining settings (:class:`nanosearch.world.BaseSettings`' fields)."""
+        return self.model_dump(exclude={"bundled"})
 
 
 class ModelSection(Section):

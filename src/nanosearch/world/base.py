@@ -10,9 +10,12 @@ write and which value to answer must come from reinforcement learning.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import random
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -24,6 +27,8 @@ from nanosearch.world.transcripts import FormatOnlyPolicy, FormatOnlySettings, M
 
 PRETRAINING_FILE = "pretraining.json"
 COMPLETE_MARK = ".complete"
+STATE_SUFFIX = ".pretraining.pt"  # beside the base directory while it is pretrained
+SAVE_EVERY = 100  # pretraining steps between saves of the resumable state
 CHUNK = 256  # episodes per environment batch (the tools take at most 512 queries at once)
 
 
@@ -90,8 +95,13 @@ def pretrain_base(
     out: str | Path,
     settings: BaseSettings | None = None,
     progress: Callable[[str], None] | None = None,
+    world: str | None = None,
 ) -> Path:
-    """Write the base model to ``out`` (built beside it, renamed in when complete)."""
+    """Write the base model to ``out`` (built beside it, renamed in when complete). ``world``
+    (the world's :func:`world_fingerprint`) is recorded in its ``pretraining.json``.
+
+    Every :data:`SAVE_EVERY` steps the pretraining state is saved beside ``out``; a run killed
+    meanwhile resumes from it when called again with the same settings."""
     import torch
     from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
 
@@ -132,8 +142,9 @@ def pretrain_base(
     )
     torch.manual_seed(settings.seed)
     model = Qwen3ForCausalLM(config)
+    state = out.with_name(out.name + STATE_SUFFIX)
     losses = train_language_model(
-        model, sequences, tokenizer.pad_token_id, settings, progress, learnt=learnt
+        model, sequences, tokenizer.pad_token_id, settings, progress, learnt=learnt, state=state
     )
     model.generation_config.eos_token_id = chat.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -147,6 +158,7 @@ def pretrain_base(
             "read, not learnt)"
         ),
         "settings": asdict(settings),
+        "world": world,
         "transcripts": len(sequences),
         "tokens": sum(len(s) for s in sequences),
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -158,6 +170,44 @@ def pretrain_base(
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / PRETRAINING_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        (staging / COMPLETE_MARK).write_text("")
+    state.unlink(missing_ok=True)
+    return out
+
+
+def world_fingerprint(directory: str | Path) -> str:
+    """A digest of the world's files (description, corpus, questions, tokenizer): two worlds
+    with one fingerprint give the base the very same transcripts and tokens."""
+    directory = Path(directory)
+    files = [directory / "world.json", directory / "corpus.jsonl"]
+    files += sorted((directory / "questions").glob("*.jsonl"))
+    files += sorted(p for p in (directory / "tokenizer").iterdir() if p.is_file())
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def bundled_base(world: str, settings: BaseSettings) -> Path | None:
+    """The base shipped in the package that was pretrained on the world with fingerprint
+    ``world`` with exactly ``settings``, if one was (pretraining the recipe's base takes about
+    an hour on two cores)."""
+    from nanosearch.assets import WORLD_BASES
+
+    for record in sorted(WORLD_BASES.glob(f"*/{PRETRAINING_FILE}")):
+        seen = json.loads(record.read_text())
+        if seen.get("world") == world and seen.get("settings") == asdict(settings):
+            return record.parent
+    return None
+
+
+def copy_base(source: Path, out: str | Path) -> Path:
+    """Put the complete base ``source`` at ``out`` (built beside it, renamed in)."""
+    out = Path(out)
+    with building(out) as staging:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
         (staging / COMPLETE_MARK).write_text("")
     return out
 
@@ -180,10 +230,12 @@ def train_language_model(
     settings: BaseSettings,
     progress: Callable[[str], None] | None = None,
     learnt: list[list[int]] | None = None,
+    state: Path | None = None,
 ) -> list[float]:
     """Next-token prediction on the tokens after the prefix all sequences share (those ``learnt``
     marks 1, when given), in length-sorted batches with a cosine learning rate; returns the
-    loss of each step.
+    loss of each step. With ``state``, the weights, optimizer and step are saved there every
+    :data:`SAVE_EVERY` steps and a state saved with the same settings and data is resumed.
 
     The shared prefix (the system prompt: two thirds of a transcript's tokens) is run once per
     batch and its keys and values repeated for every row, gradients included: the same update
@@ -206,11 +258,27 @@ def train_language_model(
         optimizer,
         lambda step: min(1.0, (step + 1) / 20) * 0.5 * (1 + math.cos(math.pi * step / total)),
     )
-    model.train()
+    identity = {"settings": asdict(settings), "sequences": len(sequences)}
+    identity["tokens"] = sum(len(s) for s in sequences)
     losses: list[float] = []
+    if state is not None and state.is_file():
+        saved = torch.load(state, weights_only=False)
+        if saved["identity"] == identity:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            schedule.load_state_dict(saved["schedule"])
+            losses = saved["losses"]
+            if progress is not None:
+                progress(f"base pretraining: resuming at step {len(losses)}/{total}")
+    done = len(losses)
+    model.train()
+    step = 0
     for _ in range(settings.epochs):
         rng.shuffle(batches)
         for batch in batches:
+            step += 1
+            if step <= done:
+                continue
             loss = batch_loss(
                 model,
                 prefix,
@@ -226,8 +294,30 @@ def train_language_model(
             losses.append(round(loss.item(), 4))
             if progress is not None and len(losses) % 25 == 0:
                 progress(f"base pretraining: step {len(losses)}/{total}, loss {losses[-1]:.3f}")
+            if state is not None and len(losses) % SAVE_EVERY == 0 and len(losses) < total:
+                save_state(state, identity, model, optimizer, schedule, losses)
     model.eval()
     return losses
+
+
+def save_state(
+    path: Path, identity: dict[str, Any], model: Any, optimizer: Any, schedule: Any, losses: list
+) -> None:
+    import torch
+
+    partial = path.with_name(path.name + ".partial")
+    saved = {
+        "identity": identity,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "losses": losses,
+    }
+    with partial.open("wb") as sink:
+        torch.save(saved, sink)
+        sink.flush()
+        os.fsync(sink.fileno())
+    partial.replace(path)
 
 
 def batch_loss(
