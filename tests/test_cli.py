@@ -116,11 +116,3 @@ def test_malformed_lines_are_warned_about_and_the_rest_indexed(tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     assert f"warning: skipped {corpus}: line 2: invalid JSON" in result.stderr
     assert "indexed 1 documents" in result.stdout
-
-
-def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
-    result = run("demo", "--out", tmp_path / "demo", "--questions", "3", "--no-train")
-    assert result.returncode == 0, result.stderr
-    assert "indexed 1890 MuSiQue paragraphs" in result.stdout
-    assert "supporting paragraphs (*) in the top 5:" in result.stdout
-    assert (tmp_path / "demo" / "index" / "manifest.json").exists()

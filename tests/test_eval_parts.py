@@ -224,20 +224,36 @@ def test_in_process_model_refuses_a_prompt_beyond_its_context(local_endpoint: st
     assert bad.status_code == 422
 
 
-def test_demo_evaluation_runs_an_in_process_model_over_mcp_stdio(
+def test_an_in_process_model_is_evaluated_over_mcp_stdio_and_resumed(
     tiny_qwen3_dir: Path, musique_index_dir: Path, tmp_path: Path
 ) -> None:
     """The embedded default end to end: a checkpoint loaded here behind the loopback endpoint,
     the native runtime, our MCP server over stdio, the offline grader, then the report."""
-    from nanosearch.demo import eval_demo
+    from nanosearch.eval.cli_run import EvalOptions, run_from_options
+    from nanosearch.eval.report import write_report
 
-    eval_demo(tmp_path / "eval", tiny_qwen3_dir, musique_index_dir, questions=2)
+    def evaluate() -> None:
+        options = EvalOptions(
+            out=tmp_path / "eval",
+            model=str(tiny_qwen3_dir),
+            index=musique_index_dir,
+            limit=2,
+            max_turns=3,
+            max_tokens=64,
+            concurrency=1,
+            resume=True,
+            progress=False,
+        )
+        list(run_from_options(options))
+
+    evaluate()
     rows = JsonlLog(tmp_path / "eval" / "results.jsonl").read()
     assert sorted(r["id"] for r in rows) == ["simpleqa-0", "simpleqa-1"]
     assert all(r["grader"] == "offline" and r["turns"] >= 1 for r in rows)
     assert json.loads((tmp_path / "eval" / "run.json").read_text())["model"] == str(tiny_qwen3_dir)
+    write_report([tmp_path / "eval"], tmp_path / "eval")
     assert (tmp_path / "eval" / "report.html").exists()
-    eval_demo(tmp_path / "eval", tiny_qwen3_dir, musique_index_dir, questions=2)  # resumes
+    evaluate()  # resumes
     assert len(JsonlLog(tmp_path / "eval" / "results.jsonl").read()) == 2
 
 

@@ -61,7 +61,9 @@ def minimal_recipe(**overrides: Any) -> dict[str, Any]:
     return {"model": {"tiny": {}, "tokenizer": "bundled"}, "stages": [dict(STAGE)], **overrides}
 
 
-@pytest.mark.parametrize("name", ["tiny-cpu", "jan-nano-4b", "jan-nano-4b-authors", "world-cpu"])
+@pytest.mark.parametrize(
+    "name", ["tiny-cpu", "jan-nano-4b", "jan-nano-4b-authors", "world-cpu", "world-demo"]
+)
 def test_shipped_recipes_validate(name: str) -> None:
     recipe = load_recipe(RECIPES / name)
     assert [s.name for s in recipe.stages] and recipe.dapo.epsilon_high == 0.28

@@ -37,8 +37,9 @@ def small_world_recipe(directory: Path) -> Path:
 def world_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("world-train")
     lines: list[str] = []
-    result = train_recipe(small_world_recipe(root / "recipe"), root / "run", echo=lines.append)
-    return {"out": root / "run", "lines": lines, "result": result}
+    recipe = small_world_recipe(root / "recipe")
+    result = train_recipe(recipe, root / "run", echo=lines.append)
+    return {"out": root / "run", "lines": lines, "result": result, "recipe": recipe}
 
 
 @pytest.mark.slow
@@ -106,3 +107,32 @@ def test_a_world_base_needs_a_world(tmp_path: Path) -> None:
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     with pytest.raises(NanosearchError, match="world_base needs a 'world' section"):
         load_recipe(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_demo_reports_the_base_and_the_trained_model_on_the_test_split(
+    world_run: dict[str, Any], tmp_path: Path
+) -> None:
+    """`nanosearch demo` on a finished world run (it resumes: every stage is skipped) evaluates
+    both models through the evaluation harness, then resumes that too."""
+    import shutil
+
+    from tests.test_cli import run
+
+    shutil.copytree(world_run["out"], tmp_path / "demo" / "train")
+    command = ["demo", "--out", tmp_path / "demo", "--recipe", world_run["recipe"]]
+    result = run(*command, "--questions", "3")
+    assert result.returncode == 0, result.stderr
+    assert "already done, skipped" in result.stdout
+    assert "evaluating the base model" in result.stdout
+    assert "evaluating the trained model" in result.stdout
+    for label in ("base", "trained"):
+        run = json.loads((tmp_path / "demo" / "eval" / label / "run.json").read_text())
+        assert run["dataset"]["questions"] == 3
+        assert run["limits"]["max_turns"] == 4  # the recipe's held-out limits
+    report = (tmp_path / "demo" / "eval" / "report.md").read_text()
+    assert "base-model" in report and "/model" in report
+    again = run(*command, "--questions", "3")
+    assert again.returncode == 0, again.stderr
+    rows = (tmp_path / "demo" / "eval" / "trained" / "results.jsonl").read_text().splitlines()
+    assert len(rows) == 3

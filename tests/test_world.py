@@ -387,3 +387,21 @@ def test_a_bundled_base_is_found_only_for_its_world_and_settings(
     assert bundled_base("0" * 64, settings) is None
     copied = copy_base(shipped, tmp_path / "run" / "base-model")
     assert is_complete_base(copied) and (copied / "config.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("name", ["world-cpu", "world-demo"])
+def test_the_world_recipes_start_from_the_bundled_base(name: str, tmp_path: Path) -> None:
+    """The recipe's world, built afresh, is the one the package's base was pretrained on, with
+    the recipe's settings: a change to the generator or the tokenizer that would make the
+    shipped base stale fails here."""
+    from nanosearch.train.recipe import load_recipe
+    from nanosearch.world.base import bundled_base, world_fingerprint
+
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / name)
+    assert recipe.world is not None and recipe.model.world_base is not None
+    world = build_world(recipe.world.seed, recipe.world.entities, tmp_path / "world")
+    settings = BaseSettings(**recipe.model.world_base.settings())
+    shipped = bundled_base(world_fingerprint(world), settings)
+    assert shipped is not None
+    record = json.loads((shipped / "pretraining.json").read_text())
+    assert record["loss_last"] < record["loss_first"]

@@ -627,17 +627,20 @@ def demo(
     out: Annotated[Path, typer.Option(help="Directory for the demo's outputs.")] = Path(
         "runs/demo"
     ),
-    questions: Annotated[int, typer.Option(help="How many sample questions to search.")] = 5,
-    recipe: Annotated[Path, typer.Option(help="Recipe to train after indexing.")] = Path(
-        "recipes/tiny-cpu"
+    recipe: Annotated[Path, typer.Option(help="The world recipe to train.")] = Path(
+        "recipes/world-demo"
     ),
-    train: Annotated[bool, typer.Option(help="Train the recipe after the search demo.")] = True,
+    questions: Annotated[
+        int | None,
+        typer.Option(help="Test questions each model answers (default: the whole test split)."),
+    ] = None,
 ) -> None:
-    """The main job on the embedded default: index the bundled MuSiQue paragraphs, show where
-    sample questions' supporting paragraphs rank, then train the tiny recipe's three stages."""
+    """The main job on the embedded default, the learning proof: a seeded world, its index and
+    format-only base, the three DAPO stages, then the base and the trained model evaluated on
+    the world's test split over MCP and reported side by side. Re-running resumes."""
     from nanosearch.demo import run_demo
 
-    run_demo(out, questions, recipe if train else None)
+    run_demo(out, recipe, questions)
 
 
 def main() -> None:

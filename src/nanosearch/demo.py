@@ -1,61 +1,68 @@
-"""The embedded-default job that ``make demo`` runs."""
+"""The embedded-default job that ``make demo`` runs: the learning proof on the synthetic world."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import typer
 
-from nanosearch.assets import MUSIQUE_SAMPLE
-from nanosearch.corpus import content_id, read_corpus
 from nanosearch.errors import NanosearchError
-from nanosearch.search import build_index
 
-TOP_K = 5
-
-
-DEFAULT_RECIPE = Path("recipes/tiny-cpu")
+DEFAULT_RECIPE = Path("recipes/world-demo")
 
 
-def run_demo(out: Path, questions: int = 5, recipe: Path | None = DEFAULT_RECIPE) -> None:
-    """Index the bundled MuSiQue sample and show what the search tool returns for sample
-    questions, then train ``recipe`` through its stages (resuming a previous demo run)."""
-    search_demo(out, questions)
-    if recipe is not None:
-        model = train_demo(out / "train", recipe)
-        eval_demo(out / "eval", model, out / "index")
+def run_demo(out: Path, recipe: Path = DEFAULT_RECIPE, questions: int | None = None) -> None:
+    """Train a world recipe (its world, index and format-only base, then its three stages),
+    then evaluate the base and the trained model on the world's test split through the
+    evaluation harness and report them side by side. Re-running the demo resumes it."""
+    started = time.perf_counter()
+    train_demo(out / "train", recipe)
+    compare_demo(out / "train", out / "eval", questions)
+    typer.echo(f"\ndemo done in {time.perf_counter() - started:.0f} s")
 
 
-EVAL_QUESTIONS = 5
-
-
-def eval_demo(out: Path, model: Path, index: Path, questions: int = EVAL_QUESTIONS) -> None:
-    """A small SimpleQA run of the trained model, in process, with the native runtime reaching
-    the index through MCP over stdio, graded offline; then its report. Re-running the demo
-    resumes it."""
+def compare_demo(run: Path, out: Path, questions: int | None = None) -> list[Path]:
+    """The base and the trained model of the world run ``run``, each evaluated on its test
+    split (the native agent in this process, MCP over stdio to the run's index, greedy, the
+    recipe's held-out limits, the offline grader), and one report of both."""
     from nanosearch.eval.cli_run import EvalOptions, run_from_options
     from nanosearch.eval.report import write_report
+    from nanosearch.train.recipe import load_recipe
+    from nanosearch.train.summary import heldout_config
 
-    typer.echo(
-        f"\nevaluating {model} on {questions} SimpleQA questions (native agent, MCP over stdio, "
-        "offline grader)"
-    )
-    options = EvalOptions(
-        out=out,
-        model=str(model),
-        index=index,
-        limit=questions,
-        max_turns=3,
-        max_tokens=64,
-        concurrency=1,
-        resume=True,
-    )
-    for line in run_from_options(options):
-        typer.echo(line)
-    for path in write_report([out], out):
-        typer.echo(f"report: {path}")
+    recipe = load_recipe(run / "recipe.yaml")
+    if recipe.evaluation is None:
+        raise NanosearchError(f"{run}: the demo compares world runs, whose recipe has evaluation")
+    limits = heldout_config(recipe)
+    test = run / "data" / "test.jsonl"
+    runs = []
+    for label, model in (("base", run / "base-model"), ("trained", run / "model")):
+        typer.echo(f"\nevaluating the {label} model ({model}) on the test split: {test}")
+        options = EvalOptions(
+            out=out / label,
+            model=str(model),
+            index=run / "index",
+            task="qa",
+            data=f"world-test={test}",
+            limit=questions,
+            temperature=0.0,
+            max_tokens=limits.turn_tokens or EvalOptions.max_tokens,
+            max_turns=limits.max_turns,
+            context_budget=limits.token_budget,
+            result_chars=limits.result_chars,
+            protocol=limits.protocol,
+            concurrency=4,
+            resume=True,
+            progress=False,
+        )
+        for line in run_from_options(options):
+            typer.echo(line)
+        runs.append(out / label)
+    written = write_report(runs, out)
+    typer.echo(f"\nreport of both: {written[0]}")
+    typer.echo(f"learning curve: {run / 'learning.png'}; summary: {run / 'summary.json'}")
+    return written
 
 
 def train_demo(out: Path, recipe: Path) -> Path:
@@ -65,47 +72,10 @@ def train_demo(out: Path, recipe: Path) -> Path:
         raise NanosearchError(
             f"recipe not found: {recipe} (run the demo from the repository root, or pass --recipe)"
         )
-    typer.echo(f"\ntraining {recipe} into {out} (three DAPO stages on TRL's GRPOTrainer)")
+    typer.echo(f"training {recipe} into {out} (three DAPO stages on TRL's GRPOTrainer)")
     started = time.perf_counter()
     result = train_recipe(recipe, out, resume=True)
     typer.echo(f"\ntrained in {time.perf_counter() - started:.0f} s")
     for line in result.summary():
         typer.echo(line)
     return result.model
-
-
-def search_demo(out: Path, questions: int = 5) -> None:
-    """Index the bundled MuSiQue sample, then search each sample question and report recall@5
-    of its supporting paragraphs: a first look at what the agent's search tool returns."""
-    started = time.perf_counter()
-    index_dir = out / "index"
-    engine = build_index(
-        read_corpus(MUSIQUE_SAMPLE, "musique"),
-        index_dir,
-        corpus_info={"path": MUSIQUE_SAMPLE.name, "format": "musique"},
-    )
-    typer.echo(
-        f"indexed {len(engine)} MuSiQue paragraphs into {index_dir} "
-        f"in {time.perf_counter() - started:.1f} s\n"
-    )
-    records = [json.loads(line) for line in MUSIQUE_SAMPLE.read_text().splitlines()[:questions]]
-    found = wanted = 0
-    for record in records:
-        supporting = {
-            content_id("musique", p["title"], p["paragraph_text"])
-            for p in record["paragraphs"]
-            if p["is_supporting"]
-        }
-        hits = engine.search([record["question"]], k=TOP_K)[0]
-        typer.echo(f"Q: {record['question']}  (answer: {record['answer']})")
-        for rank, hit in enumerate(hits, start=1):
-            mark = "*" if hit.id in supporting else " "
-            typer.echo(f"  {mark}{rank}. {hit.title}: {hit.snippet[:90]}")
-        found += sum(hit.id in supporting for hit in hits)
-        wanted += len(supporting)
-        typer.echo("")
-    typer.echo(
-        f"supporting paragraphs (*) in the top {TOP_K}: {found} of {wanted} "
-        f"for {len(records)} questions; index at {index_dir}"
-    )
-    typer.echo(f'try: nanosearch search --index {index_dir} "your question"')
