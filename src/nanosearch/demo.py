@@ -74,7 +74,7 @@ def train_demo(out: Path, recipe: Path) -> Path:
         )
     typer.echo(f"training {recipe} into {out} (three DAPO stages on TRL's GRPOTrainer)")
     started = time.perf_counter()
-    result = train_recipe(recipe, out, resume=True)
+    result = train_recipe(recipe, out, resume=True, echo=typer.echo)
     typer.echo(f"\ntrained in {time.perf_counter() - started:.0f} s")
     for line in result.summary():
         typer.echo(line)
