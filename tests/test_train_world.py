@@ -117,22 +117,22 @@ def test_the_demo_reports_the_base_and_the_trained_model_on_the_test_split(
     both models through the evaluation harness, then resumes that too."""
     import shutil
 
-    from tests.test_cli import run
+    from tests.test_cli import run as run_cli
 
     shutil.copytree(world_run["out"], tmp_path / "demo" / "train")
     command = ["demo", "--out", tmp_path / "demo", "--recipe", world_run["recipe"]]
-    result = run(*command, "--questions", "3")
+    result = run_cli(*command, "--questions", "3")
     assert result.returncode == 0, result.stderr
     assert "already done, skipped" in result.stdout
     assert "evaluating the base model" in result.stdout
     assert "evaluating the trained model" in result.stdout
     for label in ("base", "trained"):
-        run = json.loads((tmp_path / "demo" / "eval" / label / "run.json").read_text())
-        assert run["dataset"]["questions"] == 3
-        assert run["limits"]["max_turns"] == 4  # the recipe's held-out limits
+        record = json.loads((tmp_path / "demo" / "eval" / label / "run.json").read_text())
+        assert record["dataset"]["questions"] == 3
+        assert record["limits"]["max_turns"] == 4  # the recipe's held-out limits
     report = (tmp_path / "demo" / "eval" / "report.md").read_text()
     assert "base-model" in report and "/model" in report
-    again = run(*command, "--questions", "3")
+    again = run_cli(*command, "--questions", "3")
     assert again.returncode == 0, again.stderr
     rows = (tmp_path / "demo" / "eval" / "trained" / "results.jsonl").read_text().splitlines()
     assert len(rows) == 3
