@@ -62,8 +62,34 @@ def test_held_out_metrics_are_logged_during_and_at_the_end_of_each_stage(
     record = read_heldout(out / "stage-1" / "metrics.jsonl")[0]
     for key in ("exact_match", "f1", "answer_rate", "tool_success", "turns", "searches"):
         assert record[f"heldout/{key}"] >= 0
+    assert 0 <= record["heldout/support_recall"] <= 1
     assert "heldout/hops_1/exact_match" in record
     assert list((out / "stage-1" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_support_recall_counts_the_supporting_passages_a_result_showed() -> None:
+    """Only what the environment showed counts: an id the model itself wrote does not."""
+    from nanosearch.protocol import Episode
+    from nanosearch.search import Hit
+    from nanosearch.tools import format_hits
+    from nanosearch.train.heldout import episode_metrics
+
+    system, user = {"role": "system", "content": ""}, {"role": "user", "content": "q"}
+    hit = Hit("river-5", "Vouspiasen River", "It flows through Graxesh.", 1.0)
+    shown = format_hits("Vouspiasen", [hit])
+    found = Episode(question="q", messages=[system, user, {"role": "tool", "content": shown}])
+    guessed = Episode(
+        question="q", messages=[system, user, {"role": "assistant", "content": "id: river-5"}]
+    )
+    examples = [
+        {"question": "q", "answer": "a", "supporting_ids": ["river-5", "country-2"], "hops": 2},
+        {"question": "q", "answer": "a", "supporting_ids": ["river-5"], "hops": 1},
+    ]
+    metrics = episode_metrics([found, guessed], examples)
+    assert metrics["support_recall"] == 0.25
+    assert metrics["hops_2/support_recall"] == 0.5
+    assert metrics["hops_1/support_recall"] == 0.0
+    assert "support_recall" not in episode_metrics([found], [{"question": "q", "answer": "a"}])
 
 
 @pytest.mark.slow

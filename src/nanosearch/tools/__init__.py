@@ -29,7 +29,7 @@ from nanosearch.tools.definitions import (
     tool_specs,
 )
 from nanosearch.tools.limits import ServerLimits
-from nanosearch.tools.rendering import Page, format_hits, format_page, page_of
+from nanosearch.tools.rendering import Page, format_hits, format_page, page_of, shown_ids
 
 __all__ = [
     "DEFAULT_K",
@@ -55,6 +55,7 @@ __all__ = [
     "format_hits",
     "format_page",
     "page_of",
+    "shown_ids",
     "tool_set",
     "tool_specs",
     "tools_over",

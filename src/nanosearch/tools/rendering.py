@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 from nanosearch.corpus import Document
 from nanosearch.errors import QueryError
 from nanosearch.search import Hit
+
+SHOWN_ID = re.compile(r"^\s*id: (\S+)", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,11 @@ def format_hits(query: str, hits: list[Hit]) -> str:
         lines.append(f"   id: {hit.id}" + (f"  url: {hit.url}" if hit.url else ""))
         lines.append(f"   {hit.snippet}")
     return "\n".join(lines)
+
+
+def shown_ids(text: str) -> list[str]:
+    """The document ids a rendered result list or page shows (each ``id:`` line), in order."""
+    return SHOWN_ID.findall(text)
 
 
 def format_page(page: Page) -> str:

@@ -4,8 +4,10 @@ through the same environment, tools and chat framing as the rollouts.
 Metrics (all means over questions): ``exact_match`` and ``f1`` against the answer and its
 aliases, ``answer_rate``, ``tool_success`` (calls that ran without error, over all calls),
 ``turns``, ``searches``, ``fetches`` and ``searches_per_answered`` (searches of the questions
-that were answered, per answered question); each again by hop count when the questions carry
-one (``hops_1/exact_match``, ...).
+that were answered, per answered question); ``support_recall`` when the questions name their
+``supporting_ids``: the share of a question's supporting passages whose id some result showed
+the model (it separates "never found the passage" from "found it and answered wrong"); each
+again by hop count when the questions carry one (``hops_1/exact_match``, ...).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from transformers import TrainerCallback
 from nanosearch.env import ChatFormat, EnvConfig, TransformersPolicy, run_episodes
 from nanosearch.protocol import Episode
 from nanosearch.rewards.answers import exact_match, gold_answers, token_f1
-from nanosearch.tools import ToolClient
+from nanosearch.tools import ToolClient, shown_ids
 from nanosearch.train.metrics import append_metrics, read_metrics
 
 PREFIX = "heldout/"
@@ -37,7 +39,7 @@ def episode_metrics(episodes: Sequence[Episode], examples: Sequence[dict[str, An
         answered = [e for e, _ in pairs if e.answer is not None]
         searches = [sum(c.name == "web_search" for c in e.tool_calls) for e, _ in pairs]
         answered_searches = [sum(c.name == "web_search" for c in e.tool_calls) for e in answered]
-        return {
+        row: dict[str, float] = {
             "questions": count,
             "exact_match": sum(exact_match(e.answer or "", gold_answers(x)) for e, x in pairs)
             / count,
@@ -49,6 +51,11 @@ def episode_metrics(episodes: Sequence[Episode], examples: Sequence[dict[str, An
             "fetches": sum(c.name == "fetch" for c in calls) / count,
             "searches_per_answered": (sum(answered_searches) / len(answered) if answered else 0.0),
         }
+        supported = [(e, x["supporting_ids"]) for e, x in pairs if x.get("supporting_ids")]
+        if supported:
+            recall = sum(support_found(e, ids) for e, ids in supported) / len(supported)
+            row["support_recall"] = recall
+        return row
 
     pairs = list(zip(episodes, examples, strict=True))
     if not pairs:
@@ -62,6 +69,17 @@ def episode_metrics(episodes: Sequence[Episode], examples: Sequence[dict[str, An
         for name, value in summarize(group).items():
             metrics[f"hops_{hops}/{name}"] = value
     return metrics
+
+
+def support_found(episode: Episode, supporting_ids: Sequence[str]) -> float:
+    """The share of ``supporting_ids`` whose id a result the episode showed the model names."""
+    shown = {
+        doc_id
+        for message in episode.messages[2:]
+        if message["role"] != "assistant"
+        for doc_id in shown_ids(message["content"])
+    }
+    return sum(doc_id in shown for doc_id in supporting_ids) / len(supporting_ids)
 
 
 def evaluate_policy(

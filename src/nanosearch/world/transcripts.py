@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from nanosearch.env.policy import Generation, GenerationRequest
+from nanosearch.tools import shown_ids
 
 RESULT = re.compile(r"<result>\n(.*?)\n</result>", re.DOTALL)
-RESULT_ID = re.compile(r"^\s*id: (\S+)", re.MULTILINE)
 WORD = re.compile(r"[A-Za-z0-9']+")
 
 
@@ -97,7 +97,7 @@ class FormatOnlyPolicy:
         last_turn = request.turn >= self.max_turns - 1
         if request.turn > 0 and (last_turn or rng.random() < settings.answer_after_call):
             return self.answer(request.episode, seen)
-        ids = RESULT_ID.findall(seen[-1]) if seen else []
+        ids = shown_ids(seen[-1]) if seen else []
         if ids and rng.random() < settings.fetch:
             return call("fetch", {"id": rng.choice(ids)})
         names = [m for text in seen for m in self.finder.find(text) if m in self.finder.names]
