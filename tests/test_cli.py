@@ -116,3 +116,32 @@ def test_malformed_lines_are_warned_about_and_the_rest_indexed(tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     assert f"warning: skipped {corpus}: line 2: invalid JSON" in result.stderr
     assert "indexed 1 documents" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "first",
+    ['{"n": ' + "7" * 5000 + "}", "[" * 1000 + "]" * 1000, '{"a": ' + "[" * 999 + "]" * 999 + "}"],
+    ids=["huge-integer", "deep-array", "deep-nesting"],
+)
+def test_a_hostile_first_line_is_skipped_while_the_format_is_detected(
+    tmp_path: Path, first: str
+) -> None:
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(first + '\n{"id": "1", "contents": "\\"A\\"\\nalpha"}\n')
+    result = run("index", "--corpus", corpus, "--out", tmp_path / "i")
+    if first.startswith("["):
+        assert_one_line_error(result, "a JSON array, not JSON lines")
+        return
+    assert result.returncode == 0, result.stderr
+    assert f"warning: skipped {corpus}: line 1: invalid JSON" in result.stderr
+    assert "indexed 1 documents" in result.stdout
+
+
+def test_an_archive_cut_before_its_first_line_is_a_one_line_error(tmp_path: Path) -> None:
+    import gzip
+
+    whole = gzip.compress(json.dumps({"id": "1", "text": "alpha " * 5000}).encode())
+    corpus = tmp_path / "cut.jsonl.gz"
+    corpus.write_bytes(whole[:40])
+    result = run("index", "--corpus", corpus, "--out", tmp_path / "i")
+    assert_one_line_error(result, "cut.jsonl.gz: the compressed file is damaged or cut short")

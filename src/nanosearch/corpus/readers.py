@@ -61,21 +61,28 @@ def detect_format(path: str | Path) -> str:
     _check_readable(path)
     if path.suffix.lower() in PARQUET_SUFFIXES:
         return "parquet"
+    number = 0
     with _open_text(path) as stream:
-        for line in stream:
-            stripped = line.strip()
-            if not stripped:
-                continue
-            if stripped.startswith("["):
-                raise CorpusError(
-                    f"{path}: a JSON array, not JSON lines; write one JSON object per line"
-                )
-            try:
-                record = json.loads(stripped)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                return "musique" if "paragraphs" in record else "jsonl"
+        try:
+            for line in stream:
+                number += 1
+                stripped = line.strip()
+                if not stripped:
+                    continue
+                if stripped.startswith("["):
+                    raise CorpusError(
+                        f"{path}: a JSON array, not JSON lines; write one JSON object per line"
+                    )
+                try:
+                    record = json.loads(stripped)
+                except (ValueError, RecursionError):  # also over-long integers, deep nesting
+                    continue
+                if isinstance(record, dict):
+                    return "musique" if "paragraphs" in record else "jsonl"
+        except (EOFError, OSError, zlib.error) as error:
+            raise CorpusError(
+                f"{path}: the compressed file is damaged or cut short after line {number}: {error}"
+            ) from None
     raise CorpusError(f"{path}: cannot detect the format: no JSON object found in the file")
 
 
