@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import sys
 import tempfile
 import tracemalloc
 from pathlib import Path
@@ -91,7 +92,8 @@ def bm25s_cache_growth(index: Path, queries: list[str]) -> tuple[int, float]:
     return len(tokenizer.word_to_stem) - entries, kept / 2**20
 
 
-def main() -> None:
+def main() -> int:
+    """0 when the server's growth is within the bound and it still answers correctly, else 1."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--words", type=int, default=100_000)
     parser.add_argument("--bound-mb", type=float, default=64.0)
@@ -119,7 +121,8 @@ def main() -> None:
         f"server growth {growth:.1f} MB: {verdict} the {args.bound_mb:.0f} MB bound; "
         f"top hit for {KNOWN[0]!r} afterwards: {top!r} (expected {KNOWN[1]!r})"
     )
+    return 0 if growth <= args.bound_mb and top == KNOWN[1] else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

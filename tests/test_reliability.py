@@ -10,12 +10,15 @@ training and evaluation are ``test_kill_and_resume_reaches_the_same_final_step``
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
 import random
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -47,6 +50,18 @@ RAW_REQUESTS = (
     b"POST /search HTTP/1.1\r\nHost: x\r\n" + b"X: y\r\n" * 200 + b"\r\n",
     b"\xff\xfe\xfd\r\n\r\n",
 )
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "fuzz", "version": "1"},
+    },
+}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 
 @pytest.fixture(scope="module")
@@ -105,24 +120,9 @@ def test_malformed_http_requests_get_4xx_and_the_server_keeps_answering(
 def test_malformed_mcp_requests_get_errors_not_5xx(
     server: str, musique_engine: SearchEngine
 ) -> None:
-    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
     rng = random.Random(1)
-    with httpx.Client(base_url=server, headers=headers, timeout=30) as client:
-        hello = {
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "fuzz", "version": "1"},
-            },
-        }
-        opened = client.post("/mcp", json=hello)
-        assert opened.status_code == 200
-        session = {"mcp-session-id": opened.headers["mcp-session-id"]}
-        client.post("/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"},
-                    headers=session)  # fmt: skip
+    with httpx.Client(base_url=server, headers=MCP_HEADERS, timeout=30) as client:
+        session = open_mcp_session(client)
         statuses: Counter[int] = Counter()
         tool_errors = 0
         for number in range(MCP_REQUESTS):
@@ -156,6 +156,110 @@ def test_malformed_mcp_requests_get_errors_not_5xx(
     top = musique_engine.search(["Bubye River"], k=1)[0][0]
     assert answer.status_code == 200 and f"id: {top.id}" in answer.text
     still_answers(server, musique_engine)
+
+
+DEEP = "[" * 1000 + "]" * 1000
+HOSTILE_MCP_BODIES = {
+    "nested-params": b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": '
+    + DEEP.encode()
+    + b"}",
+    "nested-arguments": b'{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": '
+    b'{"name": "web_search", "arguments": {"query": ' + DEEP.encode() + b"}}}",
+    "invalid-utf8": b'{"jsonrpc": "2.0", "id": 3, "method": "tools/list", "x": "\xff\xfe"}',
+    "huge-id": b'{"jsonrpc": "2.0", "id": ' + b"7" * 5000 + b', "method": "tools/list"}',
+}
+SURROGATE_CALL = {
+    "jsonrpc": "2.0",
+    "id": 42,
+    "method": "tools/call",
+    "params": {"name": "web_search", "arguments": {"query": "Bubye \ud800 River"}},
+}
+
+
+def rpc_replies(text: str) -> list[dict]:
+    """The JSON-RPC messages of a reply, whether plain JSON or server-sent events."""
+    lines = [line.removeprefix("data:") for line in text.splitlines() if line.startswith("data:")]
+    return [json.loads(line) for line in lines] if lines else [json.loads(text)]
+
+
+def open_mcp_session(client: httpx.Client) -> dict[str, str]:
+    opened = client.post("/mcp", json=INITIALIZE)
+    assert opened.status_code == 200
+    session = {"mcp-session-id": opened.headers["mcp-session-id"]}
+    client.post("/mcp", json=INITIALIZED, headers=session)
+    return session
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_MCP_BODIES))
+def test_each_request_that_was_a_500_on_mcp_is_a_parse_error(server: str, name: str) -> None:
+    with httpx.Client(base_url=server, headers=MCP_HEADERS, timeout=30) as client:
+        session = open_mcp_session(client)
+        response = client.post("/mcp", content=HOSTILE_MCP_BODIES[name], headers=session)
+    assert response.status_code == 400, response.text[:300]
+    (reply,) = rpc_replies(response.text)
+    assert reply["error"]["code"] == -32700 and reply["error"]["message"].startswith("Parse error")
+
+
+def test_a_lone_surrogate_in_a_query_gets_a_tool_error_over_http(
+    server: str, musique_engine: SearchEngine
+) -> None:
+    """It once got an empty event stream: the reply could not be encoded, and no id was
+    answered."""
+    with httpx.Client(base_url=server, headers=MCP_HEADERS, timeout=30) as client:
+        session = open_mcp_session(client)
+        response = client.post("/mcp", content=json.dumps(SURROGATE_CALL), headers=session)
+    assert response.status_code == 200
+    (reply,) = rpc_replies(response.text)
+    assert reply["id"] == 42 and reply["result"]["isError"] is True
+    assert "lone surrogate" in reply["result"]["content"][0]["text"]
+    still_answers(server, musique_engine)
+
+
+def test_every_stdio_request_is_answered_even_one_the_sdk_cannot_read(
+    musique_index_dir: Path, musique_engine: SearchEngine
+) -> None:
+    """Over stdio the SDK dropped a line its parser refused (a lone surrogate) after logging
+    an internal error, and the client waited for that id forever."""
+    good = {
+        "jsonrpc": "2.0",
+        "id": 43,
+        "method": "tools/call",
+        "params": {"name": "web_search", "arguments": {"query": "Bubye River", "k": 1}},
+    }
+    not_rpc = {"jsonrpc": "2.0", "id": 44, "method": 5}
+    lines = [json.dumps(m).encode() for m in (INITIALIZE, INITIALIZED, SURROGATE_CALL, not_rpc)]
+    lines += [HOSTILE_MCP_BODIES[name] for name in sorted(HOSTILE_MCP_BODIES)]
+    lines += [b"{oops", json.dumps(good).encode()]
+    command = [sys.executable, "-m", "nanosearch.cli", "mcp", "--index", str(musique_index_dir)]
+    replies: queue.Queue[dict] = queue.Queue()
+    with subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as process:
+        assert process.stdin is not None and process.stdout is not None
+        output = process.stdout
+
+        def read() -> None:
+            for line in output:
+                replies.put(json.loads(line))
+
+        threading.Thread(target=read, daemon=True).start()
+        process.stdin.write(b"".join(line + b"\n" for line in lines))
+        process.stdin.flush()
+        received: list[dict] = []
+        deadline = time.monotonic() + 120
+        while not any(r.get("id") == 43 for r in received) and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                received.append(replies.get(timeout=1))
+        process.kill()
+    answered = {r["id"]: r for r in received if r.get("id") is not None}
+    assert answered[42]["result"]["isError"] is True
+    assert "'query' holds a lone surrogate" in answered[42]["result"]["content"][0]["text"]
+    assert answered[44]["error"]["code"] == -32600
+    # No id can be read from invalid UTF-8, the nested or huge-id bodies, or "{oops".
+    parse_errors = [r["error"]["code"] for r in received if "id" in r and r["id"] is None]
+    assert parse_errors == [-32700] * (len(HOSTILE_MCP_BODIES) + 1)
+    top = musique_engine.search(["Bubye River"], k=1)[0][0]
+    assert f"id: {top.id}" in answered[43]["result"]["content"][0]["text"]
 
 
 def test_parsers_never_raise_on_generated_model_outputs() -> None:

@@ -28,6 +28,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from nanosearch.errors import DocumentNotFoundError, NanosearchError
 from nanosearch.search import SearchEngine
+from nanosearch.server.jsonrpc import MAX_DEPTH, PARSE_ERROR, body_problem, error_reply
 from nanosearch.server.mcp_tools import create_mcp_server, open_source
 from nanosearch.tools import FETCH, WEB_SEARCH, ServerLimits
 from nanosearch.tools.rendering import page_of
@@ -149,7 +150,7 @@ class McpBodyCheck:
     SDK can read. The SDK's transport catches only ``JSONDecodeError``: invalid UTF-8, deep
     nesting and integers of thousands of digits reached it as a 500."""
 
-    def __init__(self, app: ASGIApp, path: str = "/mcp", max_depth: int = 64) -> None:
+    def __init__(self, app: ASGIApp, path: str = "/mcp", max_depth: int = MAX_DEPTH) -> None:
         self.app = app
         self.path = path
         self.max_depth = max_depth
@@ -167,34 +168,12 @@ class McpBodyCheck:
                 break
         problem = self.problem(body)
         if problem is not None:
-            reply = {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": problem}}
-            await _send_json(send, 400, reply)
+            await _send_json(send, 400, error_reply(None, PARSE_ERROR, problem))
             return
         await self.app(scope, _replaying(messages, receive), send)
 
     def problem(self, body: bytes) -> str | None:
-        try:
-            message = json.loads(body.decode("utf-8"))
-        except UnicodeDecodeError as error:
-            return f"Parse error: the body is not UTF-8 (byte {error.start})"
-        except (ValueError, RecursionError) as error:  # also integers over 4,300 digits
-            return f"Parse error: {str(error)[:200] or type(error).__name__}"
-        if json_depth(message) > self.max_depth:
-            return f"Parse error: JSON nested deeper than {self.max_depth} levels"
-        return None
-
-
-def json_depth(value: Any) -> int:
-    """How deeply ``value`` nests arrays and objects, without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            stack.extend(
-                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
-            )
-    return deepest
+        return body_problem(body, self.max_depth)
 
 
 class BearerAuth:

@@ -54,6 +54,13 @@ class SearchMcp(FastMCP):
             raise ToolError(result.error or result.content)
         return [TextContent(type="text", text=result.content)]
 
+    async def run_stdio_async(self) -> None:
+        """Over stdio through :func:`~nanosearch.server.mcp_stdio.serve_stdio`, which answers
+        every request (the SDK's transport leaves some unanswered)."""
+        from nanosearch.server.mcp_stdio import serve_stdio
+
+        await serve_stdio(self._mcp_server)
+
     def session_key(self) -> str:
         """The calling client's MCP session: on the web, its fetches read only the pages its
         own searches returned."""
