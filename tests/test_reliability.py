@@ -1,12 +1,12 @@
 """The reliability suite: what the hardening report found must not come back.
 
 Real servers on loopback take malformed HTTP and MCP requests and must answer each with a 4xx
-(never a 5xx) and still answer correctly afterwards; both parsers take 10^5 generated model
-outputs and 1 MB adversarial ones without raising; an index build killed at random points
-leaves the old index whole, and the re-run leaves no debris. (The matching kill tests of
-training and evaluation are ``test_kill_and_resume_reaches_the_same_final_step`` in
-``test_train.py`` and ``test_kill_9_mid_run_then_resume_finishes_every_question_once`` in
-``test_eval_agents.py``.)"""
+(never a 5xx), or over stdio with a JSON-RPC error carrying the id, and still answer correctly
+afterwards; both parsers take 10^5 generated model outputs and adversarial ones of up to 1 MB
+without raising, in linear time; an index build and an evaluation killed at random points lose
+and repeat nothing when re-run. (Training killed during its checkpoint saves is
+``test_training_killed_during_checkpoint_saves_loses_and_repeats_no_step`` in ``test_train.py``,
+beside the other tests that run the trainer.)"""
 
 from __future__ import annotations
 
@@ -363,3 +363,54 @@ def test_a_checkpoint_save_killed_at_any_point_resumes_from_the_last_whole_one(
             for written in partial.iterdir():
                 written.unlink()
     assert cuts >= 20
+
+
+def whole_rows(path: Path) -> list[dict]:
+    """The complete lines of a JSONL file (a kill may leave the last one torn)."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            rows.append(json.loads(line))
+    return rows
+
+
+def test_an_evaluation_killed_at_random_points_asks_and_grades_each_question_once(
+    tiny_qwen3_dir: Path, musique_index_dir: Path, tmp_path: Path
+) -> None:
+    """The embedded default (a checkpoint run in process, our MCP server over stdio) killed
+    with SIGKILL at random moments once it has written results; every re-run with --resume
+    keeps every row it had and asks no question twice."""
+    questions, kills = 10, 3
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "nanosearch.cli", "eval", "simpleqa", "--out", str(out),
+        "--model", str(tiny_qwen3_dir), "--index", str(musique_index_dir),
+        "--limit", str(questions), "--max-turns", "2", "--max-tokens", "24",
+        "--concurrency", "1", "--resume",
+    ]  # fmt: skip
+    results, answers = out / "results.jsonl", out / "answers.jsonl"
+    rng = random.Random(0)
+    kept: list[dict] = []
+    for _ in range(kills):
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while len(whole_rows(results)) <= len(kept):
+            assert process.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "no new result within 5 minutes"
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        rows = whole_rows(results)
+        assert rows[: len(kept)] == kept, "a kill lost or changed a row written before it"
+        kept = rows
+    assert len(kept) < questions, "every question was done before the last kill"
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    rows = whole_rows(results)
+    assert rows[: len(kept)] == kept
+    assert sorted(r["id"] for r in rows) == sorted(f"simpleqa-{i}" for i in range(questions))
+    asked = [r["id"] for r in whole_rows(answers)]
+    assert len(asked) == len(set(asked)) == questions, "a question was asked twice"

@@ -37,7 +37,7 @@ def assert_error(response: httpx.Response, status: int, fragment: str) -> None:
     assert fragment in response.json()["error"]
 
 
-def test_health_reports_documents_and_manifest(client: httpx.Client) -> None:
+def test_health_answers_get_and_head_and_info_holds_the_manifest(client: httpx.Client) -> None:
     body = client.get("/health").json()
     assert body == {"status": "ok", "num_documents": 1890}
     assert client.head("/health").status_code == 200

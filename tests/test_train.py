@@ -154,6 +154,51 @@ def stage_processes(out: Path) -> list[int]:
     )
 
 
+def newest_checkpoint(stage: Path) -> int:
+    numbers = [int(p.name[11:]) for p in stage.glob("checkpoint-*") if p.name[11:].isdigit()]
+    return max(numbers, default=0)
+
+
+def test_training_killed_during_checkpoint_saves_loses_and_repeats_no_step(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL at a random moment of a checkpoint's save (0 to 250 ms after its directory
+    appears; the tiny model's save takes about that long), twice, each followed by --resume:
+    the run ends with every step logged once and the stage's last step reached."""
+    import random
+
+    recipe = short_recipe(tmp_path / "recipe", [4, 1, 1])
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "nanosearch.cli", "train", "--recipe", str(recipe)]
+    command += ["--out", str(out)]
+    stage = out / "stage-1"
+    rng = random.Random(0)
+    for attempt in range(2):
+        log = tmp_path / f"attempt-{attempt}.log"
+        resume = ["--resume"] if attempt else []
+        with log.open("w") as sink:
+            process = subprocess.Popen([*command, *resume], stdout=sink, stderr=subprocess.STDOUT)
+        seen = newest_checkpoint(stage)
+        deadline = time.monotonic() + 600
+        while newest_checkpoint(stage) <= seen:
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no new checkpoint within 10 minutes"
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.25))
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        deadline = time.monotonic() + 10
+        while stage_processes(out) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not stage_processes(out), "the stage's process outlived the killed run"
+    assert not (stage / "final" / COMPLETE_MARK).exists(), "the stage ended before the kills"
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((stage / "final" / COMPLETE_MARK).read_text())["step"] == 4
+    steps = [r["step"] for r in read_metrics(stage / METRICS_FILE) if "loss" in r]
+    assert steps == [1, 2, 3, 4]
+
+
 def test_kill_and_resume_reaches_the_same_final_step(tmp_path: Path) -> None:
     recipe = short_recipe(tmp_path / "recipe", [3, 1, 1])
     out = tmp_path / "run"
