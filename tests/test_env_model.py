@@ -129,3 +129,52 @@ def test_rollout_command_errors_are_one_line(
         f"error: {bad}: line 2: an example needs a 'question' (or 'problem') field; "
         "it has ['nothing']"
     ]
+
+
+def test_a_shared_prompt_is_run_once_and_each_turn_matches_its_row_alone() -> None:
+    """The system prompt shared by a batch is run once (its keys and values repeated per row);
+    the turns must be the very ones each row gets generated alone, unpadded. The shipped world
+    base is a trained model, so its greedy choices are not near-ties a rounding could flip."""
+    from nanosearch.assets import WORLD_BASES
+    from nanosearch.env.policy import GenerationRequest, shared_prefix
+    from nanosearch.protocol import system_prompt
+    from nanosearch.tools import tool_specs
+
+    model, tokenizer = load_model(str(WORLD_BASES / "world-seed0-600"))
+    chat = ChatFormat.from_tokenizer(tokenizer)
+    policy = TransformersPolicy(model, tokenizer, temperature=0.0, end_token_id=chat.eos_token_id)
+    questions = [
+        "Who founded the Krimex Company?",
+        "In which country is Brounholm?",
+        "What was the occupation of Groukourkis Vous, and where was he born?",
+        "When was the capital of the country the Vouspiasen River runs through founded?",
+        "Who?",
+    ]
+    requests = [
+        GenerationRequest(
+            episode=index,
+            turn=0,
+            input_ids=chat.prompt_ids(
+                [
+                    {"role": "system", "content": system_prompt(tool_specs())},
+                    {"role": "user", "content": question},
+                ]
+            ),
+            max_new_tokens=24,
+        )
+        for index, question in enumerate(questions)
+    ]
+    assert shared_prefix([r.input_ids for r in requests]) > 400
+    assert len({len(r.input_ids) for r in requests}) >= 3  # rows of several lengths
+    widths: list[int] = []
+    hook = model.register_forward_pre_hook(
+        lambda _, args, kwargs: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    batched = policy.generate(requests)
+    hook.remove()
+    prefix = shared_prefix([r.input_ids for r in requests]) - 1
+    assert widths[0] == prefix  # the shared prompt, once
+    assert max(widths[1:]) < 100  # then only what follows it
+    alone = [policy.generate([request])[0] for request in requests]
+    assert [g.token_ids for g in batched] == [g.token_ids for g in alone]
+    assert all(g.token_ids for g in batched)

@@ -237,7 +237,8 @@ def test_the_shared_prefix_step_is_the_full_step() -> None:
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    from nanosearch.world.base import batch_loss, shared_prefix
+    from nanosearch.env.policy import shared_prefix
+    from nanosearch.world.base import batch_loss
 
     config = Qwen3Config(
         vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2,

@@ -87,6 +87,20 @@ class ScriptedPolicy:
         return generations
 
 
+SHARED_PREFIX_MIN = 32  # shorter shared prefixes are run with every row
+
+
+def shared_prefix(sequences: Sequence[Sequence[int]]) -> int:
+    """The length of the token prefix every sequence starts with."""
+    if not sequences:
+        return 0
+    first = sequences[0]
+    length = min(len(s) for s in sequences)
+    for sequence in sequences[1:]:
+        length = next((i for i in range(length) if sequence[i] != first[i]), length)
+    return length
+
+
 class TransformersPolicy:
     """A transformers causal LM in this process, sampling a left-padded batch at once, stopping
     each row at a tool call, an answer or the end of turn."""
@@ -116,16 +130,25 @@ class TransformersPolicy:
         }
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
+        """Sample every request's turn in one batch. When the rows share a long prefix (the
+        system prompt, two thirds of a world episode's context), it is run once and its keys
+        and values repeated for every row: each row is laid out as the prefix, a masked gap,
+        then the rest right-aligned, so positions stay those of the unpadded row."""
         import torch
 
         if not requests:
             return []
-        width = max(len(r.input_ids) for r in requests)
-        input_ids = torch.full((len(requests), width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(requests), width), dtype=torch.long)
-        for row, request in enumerate(requests):
-            input_ids[row, width - len(request.input_ids) :] = torch.tensor(request.input_ids)
-            attention[row, width - len(request.input_ids) :] = 1
+        rows = [list(r.input_ids) for r in requests]
+        keep = shared_prefix(rows) - 1 if len(rows) > 1 else 0
+        keep = keep if keep >= SHARED_PREFIX_MIN else 0
+        width = max(len(row) - keep for row in rows)
+        input_ids = torch.full((len(rows), keep + width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(rows), keep + width), dtype=torch.long)
+        for index, row in enumerate(rows):
+            input_ids[index, :keep] = torch.tensor(row[:keep], dtype=torch.long)
+            input_ids[index, keep + width - (len(row) - keep) :] = torch.tensor(row[keep:])
+            attention[index, :keep] = 1
+            attention[index, keep + width - (len(row) - keep) :] = 1
         sampling = {
             "do_sample": True,
             "temperature": self.temperature,
@@ -135,6 +158,11 @@ class TransformersPolicy:
         if self.temperature <= 0:
             sampling = {"do_sample": False}
         with torch.no_grad():
+            prefix = {}
+            if keep:
+                cache = self.model(input_ids=input_ids[:1, :keep], use_cache=True).past_key_values
+                cache.batch_repeat_interleave(len(rows))
+                prefix = {"cache": cache}
             output = self.model.generate(
                 input_ids=input_ids,
                 attention_mask=attention,
@@ -142,10 +170,12 @@ class TransformersPolicy:
                 stopping_criteria=self.stop_criteria(),
                 pad_token_id=self.pad_id,
                 eos_token_id=sorted(self.end_ids),
+                **prefix,
                 **sampling,
             )
+        start = keep + width
         return [
-            turn_of(output[row, width:].tolist(), request, self.end_ids, self.tokenizer)
+            turn_of(output[row, start:].tolist(), request, self.end_ids, self.tokenizer)
             for row, request in enumerate(requests)
         ]
 

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from nanosearch.env.policy import shared_prefix
 from nanosearch.files import building
 from nanosearch.world.transcripts import FormatOnlyPolicy, FormatOnlySettings, MentionFinder
 
@@ -210,17 +211,6 @@ def copy_base(source: Path, out: str | Path) -> Path:
         shutil.copytree(source, staging, dirs_exist_ok=True)
         (staging / COMPLETE_MARK).write_text("")
     return out
-
-
-def shared_prefix(sequences: Sequence[Sequence[int]]) -> int:
-    """The length of the token prefix every sequence starts with (the system prompt)."""
-    if not sequences:
-        return 0
-    first = sequences[0]
-    length = min(len(s) for s in sequences)
-    for sequence in sequences[1:]:
-        length = next((i for i in range(length) if sequence[i] != first[i]), length)
-    return length
 
 
 def train_language_model(
