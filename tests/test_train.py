@@ -159,6 +159,16 @@ def newest_checkpoint(stage: Path) -> int:
     return max(numbers, default=0)
 
 
+def kill_run(process: subprocess.Popen, out: Path) -> None:
+    """``kill -9`` a training run and check that its stage process does not outlive it."""
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 10
+    while stage_processes(out) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not stage_processes(out), "the stage's process outlived the killed run"
+
+
 def test_training_killed_during_checkpoint_saves_loses_and_repeats_no_step(
     tmp_path: Path,
 ) -> None:
@@ -185,12 +195,7 @@ def test_training_killed_during_checkpoint_saves_loses_and_repeats_no_step(
             assert time.monotonic() < deadline, "no new checkpoint within 10 minutes"
             time.sleep(0.01)
         time.sleep(rng.uniform(0.0, 0.25))
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-        deadline = time.monotonic() + 10
-        while stage_processes(out) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not stage_processes(out), "the stage's process outlived the killed run"
+        kill_run(process, out)
     assert not (stage / "final" / COMPLETE_MARK).exists(), "the stage ended before the kills"
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -221,12 +226,7 @@ def test_kill_and_resume_reaches_the_same_final_step(tmp_path: Path) -> None:
         assert time.monotonic() < deadline, "no checkpoint within 10 minutes"
         time.sleep(0.5)
     time.sleep(1.0)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    deadline = time.monotonic() + 10
-    while stage_processes(out) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not stage_processes(out), "the stage's process outlived the killed run"
+    kill_run(process, out)
     assert not (out / "stage-1" / "final" / COMPLETE_MARK).exists()
 
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=900)
