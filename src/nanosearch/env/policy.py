@@ -102,8 +102,8 @@ def shared_prefix(sequences: Sequence[Sequence[int]]) -> int:
 
 
 class TransformersPolicy:
-    """A transformers causal LM in this process, sampling a left-padded batch at once, stopping
-    each row at a tool call, an answer or the end of turn."""
+    """A transformers causal LM in this process, sampling a padded batch at once (a prompt the
+    rows share run once), stopping each row at a tool call, an answer or the end of turn."""
 
     def __init__(
         self,
@@ -145,10 +145,11 @@ class TransformersPolicy:
         input_ids = torch.full((len(rows), keep + width), self.pad_id, dtype=torch.long)
         attention = torch.zeros((len(rows), keep + width), dtype=torch.long)
         for index, row in enumerate(rows):
+            begin = keep + width - (len(row) - keep)  # where the row's rest starts
             input_ids[index, :keep] = torch.tensor(row[:keep], dtype=torch.long)
-            input_ids[index, keep + width - (len(row) - keep) :] = torch.tensor(row[keep:])
+            input_ids[index, begin:] = torch.tensor(row[keep:], dtype=torch.long)
             attention[index, :keep] = 1
-            attention[index, keep + width - (len(row) - keep) :] = 1
+            attention[index, begin:] = 1
         sampling = {
             "do_sample": True,
             "temperature": self.temperature,
@@ -158,11 +159,11 @@ class TransformersPolicy:
         if self.temperature <= 0:
             sampling = {"do_sample": False}
         with torch.no_grad():
-            prefix = {}
+            cached = {}
             if keep:
                 cache = self.model(input_ids=input_ids[:1, :keep], use_cache=True).past_key_values
                 cache.batch_repeat_interleave(len(rows))
-                prefix = {"cache": cache}
+                cached = {"cache": cache}
             output = self.model.generate(
                 input_ids=input_ids,
                 attention_mask=attention,
@@ -170,7 +171,7 @@ class TransformersPolicy:
                 stopping_criteria=self.stop_criteria(),
                 pad_token_id=self.pad_id,
                 eos_token_id=sorted(self.end_ids),
-                **prefix,
+                **cached,
                 **sampling,
             )
         start = keep + width
