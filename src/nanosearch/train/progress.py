@@ -41,8 +41,10 @@ class StageProgress(TrainerCallback):
         if self.inline:
             sys.stdout.write("\r" + text.ljust(100))
             sys.stdout.flush()
-        elif state.global_step % max(1, args.logging_steps * 5) == 0:
-            self.echo(text)
+        elif state.global_step < state.max_steps and (
+            state.global_step % max(1, args.logging_steps * 5) == 0
+        ):
+            self.echo(text)  # the last step's line is on_train_end's
 
     def on_train_end(self, args: Any, state: Any, control: Any, **_: Any):
         if state.is_world_process_zero:
