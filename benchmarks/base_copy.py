@@ -4,7 +4,7 @@
 
 Reinforcement learning only sharpens what the base already samples: on a one-hop question the
 stage-1 group finds the supporting passage only when a query names the question's subject. The
-format-only transcripts start a query with one of the question's name words about a third of
+format-only transcripts start a query with one of the question's name words about a fifth of
 the time (:meth:`FormatOnlyPolicy.question_span`, sampled here: the baseline). This measures
 how much of that the base realises, at the token where its first query starts (the prompt and
 the turn teacher-forced up to ``"query": "``), on one-hop questions of the train and dev splits:
