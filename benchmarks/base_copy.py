@@ -64,15 +64,21 @@ class FirstQuery:
         self.system = tool_protocol("xml").system(tool_specs())
 
     def mass(self, question: str, words: set[str]) -> float:
+        """The probability that the query starts with one of ``words``, each word's tokens
+        teacher-forced (a tokenizer may spell a name in several pieces)."""
         messages = [
             {"role": "system", "content": self.system},
             {"role": "user", "content": question},
         ]
         ids = self.chat.prompt_ids(messages) + self.chat.encode(QUERY_START)
-        with torch.no_grad():
-            probs = self.model(torch.tensor([ids])).logits[0, -1].softmax(-1)
-        firsts = {self.chat.encode(word)[0] for word in words}
-        return float(sum(probs[t] for t in firsts))
+        total = 0.0
+        for word in words:
+            pieces = self.chat.encode(word)
+            with torch.no_grad():
+                logits = self.model(torch.tensor([ids + pieces])).logits[0]
+            log_probs = logits[len(ids) - 1 : -1].log_softmax(-1)
+            total += float(log_probs[range(len(pieces)), pieces].sum().exp())
+        return total
 
 
 def measure(

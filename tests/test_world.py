@@ -20,7 +20,12 @@ from nanosearch.rewards.answers import gold_answers
 from nanosearch.search import SearchEngine, build_index
 from nanosearch.tools import EngineTools
 from nanosearch.world import build_world, generate_world, read_description, read_questions
-from nanosearch.world.base import BaseSettings, format_only_episodes, pretrain_base
+from nanosearch.world.base import (
+    BaseSettings,
+    TranscriptSource,
+    format_only_episodes,
+    pretrain_base,
+)
 from nanosearch.world.generator import HOP_SHARES, KINDS
 from nanosearch.world.tokenizer import PROTOCOL_TAGS, SPECIAL_TOKENS
 from nanosearch.world.transcripts import MentionFinder, uniform_answer_chance
@@ -212,13 +217,11 @@ def test_the_format_only_base_stays_under_its_chance_bound(
     from nanosearch.train.summary import chance_level, evaluate_checkpoint
 
     train = read_questions(world_dir, "train")
+    source = TranscriptSource(
+        train, EngineTools(world_engine), read_description(world_dir)["mentions"], seed=0
+    )
     base = pretrain_base(
-        train,
-        EngineTools(world_engine),
-        world_dir / "tokenizer",
-        read_description(world_dir)["mentions"],
-        tmp_path / "base",
-        BaseSettings(epochs=1, token_budget=1280),
+        [source], world_dir / "tokenizer", tmp_path / "base", BaseSettings(token_budget=1280)
     )
     record = json.loads((base / "pretraining.json").read_text())
     assert record["loss_last"] < record["loss_first"] - 1.0

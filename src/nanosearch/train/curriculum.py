@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -247,7 +248,9 @@ def prepare_world(recipe: Recipe, directory: Path, say: Callable[[str], None]) -
 
     if not (directory / "world.json").is_file():
         say(f"world: seed {recipe.world.seed}, {recipe.world.entities} entities → {directory}")
-    return build_world(recipe.world.seed, recipe.world.entities, directory)
+    return build_world(
+        recipe.world.seed, recipe.world.entities, directory, tokenizer=recipe.world.tokenizer
+    )
 
 
 def stage_pool(train: list[dict[str, Any]], stage: StageSection, seed: int) -> list[dict[str, Any]]:
@@ -365,32 +368,57 @@ def prepare_model(
     if section.world_base is not None:
         from nanosearch.tools import EngineTools
         from nanosearch.world import BaseSettings, is_complete_base, pretrain_base, read_description
-        from nanosearch.world.base import bundled_base, copy_base, world_fingerprint
+        from nanosearch.world.base import (
+            TranscriptSource,
+            bundled_base,
+            copy_base,
+            tokenizer_fingerprint,
+            world_fingerprint,
+        )
 
-        assert world is not None and train is not None
+        assert world is not None and train is not None and recipe.world is not None
         if is_complete_base(directory):
             return str(directory)
         settings = BaseSettings(**section.world_base.settings())
-        fingerprint = world_fingerprint(world)
-        shipped = bundled_base(fingerprint, settings) if section.world_base.bundled else None
+        seeds = settings.pretraining_seeds()
+        if recipe.world.seed in seeds:
+            raise NanosearchError(
+                f"world.seed {recipe.world.seed} is one of the fresh worlds the base pretrains "
+                f"on (seeds {seeds[0]} to {seeds[-1]}): choose another seed"
+            )
+        fingerprint = None if settings.worlds else world_fingerprint(world)
+        tokenizer = world / "tokenizer"
+        shipped = (
+            bundled_base(fingerprint or "", settings, tokenizer_fingerprint(tokenizer))
+            if section.world_base.bundled
+            else None
+        )
         if shipped is not None:
+            fits = "every world with this tokenizer" if settings.worlds else "this world"
             say(
-                f"base: the package's base pretrained on this world with these settings "
+                f"base: the package's base pretrained for {fits} with these settings "
                 f"({shipped.name}; model.world_base.bundled: false pretrains it here)"
             )
             copy_base(shipped, directory)
             return str(directory)
+        if settings.worlds:
+            from nanosearch.train.base_worlds import pretraining_sources
+
+            say(f"base: pretraining the format-only base on {settings.worlds} fresh worlds")
+            with tempfile.TemporaryDirectory(dir=directory.parent) as scratch:
+                pretrain_base(
+                    pretraining_sources(settings, Path(scratch)),
+                    tokenizer,
+                    directory,
+                    settings,
+                    progress=say,
+                )
+            return str(directory)
         say(f"base: pretraining the format-only base on {len(train)} training questions")
-        pretrain_base(
-            train,
-            EngineTools(engine),
-            world / "tokenizer",
-            read_description(world)["mentions"],
-            directory,
-            settings,
-            progress=say,
-            world=fingerprint,
+        source = TranscriptSource(
+            train, EngineTools(engine), read_description(world)["mentions"], settings.seed
         )
+        pretrain_base([source], tokenizer, directory, settings, progress=say, world=fingerprint)
         return str(directory)
     if section.tiny is None:
         assert section.name_or_path is not None

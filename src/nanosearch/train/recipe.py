@@ -54,6 +54,12 @@ class WorldBase(Section):
     token_budget: int = Field(default=1280, ge=64)
     result_chars: int = Field(default=600, ge=64)
     seed: int = 0
+    # pretrain on the transcripts of this many fresh worlds (seeds 10000 on) instead of the
+    # task world's; their names are new, so they are copied rather than learnt by heart
+    worlds: int = Field(default=0, ge=0)
+    world_entities: int = Field(default=600, ge=50)
+    # chance that a query drawn from the question is one of its names, not a random span
+    question_name: float = Field(default=0.0, ge=0, le=1)
     # start from the package's base pretrained on this very world with these very settings,
     # when it ships one (nanosearch.assets.WORLD_BASES); false pretrains it in the run
     bundled: bool = True
@@ -96,6 +102,9 @@ class WorldSection(Section):
 
     seed: int = 0
     entities: int = Field(default=600, ge=50)
+    # own: learnt from this world's text; shared: the one tokenizer of every world, which a base
+    # pretrained on fresh worlds (model.world_base.worlds) needs (nanosearch.world.files)
+    tokenizer: Literal["own", "shared"] = "own"
 
 
 class EvaluationSection(Section):
@@ -304,6 +313,16 @@ class Recipe(Section):
             )
         if self.model.world_base is not None and self.world is None:
             raise ValueError("model.world_base needs a 'world' section")
+        if (
+            self.model.world_base is not None
+            and self.model.world_base.worlds
+            and self.world is not None
+            and self.world.tokenizer != "shared"
+        ):
+            raise ValueError(
+                "model.world_base.worlds pretrains on other worlds, whose names the world's own "
+                "tokenizer has never seen: use world.tokenizer: shared with it"
+            )
         if self.model.world_base is not None and self.protocol != "xml":
             raise ValueError(
                 "model.world_base is pretrained on transcripts of the xml protocol: "

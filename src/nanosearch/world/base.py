@@ -6,6 +6,11 @@ no query was chosen to find it, and the answers are uniform draws from what the 
 The base learns the syntax (how to call a tool, read a result, close an answer) and the
 language of the passages, the role a pretrained Qwen3-4B plays in the report; which query to
 write and which value to answer must come from reinforcement learning.
+
+A base learns from the transcripts of the task world's training questions (``worlds: 0``), or
+from those of ``worlds`` fresh worlds and never the task world's: with names new in every
+world, the only way to predict a name in a query or an answer is to copy it from the question or
+a result, where one world's transcripts can be learnt by heart name by name.
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from nanosearch.env.policy import shared_prefix
 from nanosearch.files import building
+from nanosearch.world.generator import PRETRAINING_SEED
 from nanosearch.world.transcripts import FormatOnlyPolicy, FormatOnlySettings, MentionFinder
 
 PRETRAINING_FILE = "pretraining.json"
@@ -51,6 +57,24 @@ class BaseSettings:
     token_budget: int = 1280  # the system prompt is about 470 of the world tokenizer's tokens
     result_chars: int = 600
     seed: int = 0
+    worlds: int = 0  # fresh worlds to learn from instead of the task world (0: the task world)
+    world_entities: int = 600  # entities per fresh world
+    question_name: float = 0.0  # FormatOnlySettings.question_name
+
+    def pretraining_seeds(self) -> range:
+        """The seeds of the fresh worlds (empty when the base learns from the task world)."""
+        return range(PRETRAINING_SEED, PRETRAINING_SEED + self.worlds)
+
+
+@dataclass(frozen=True)
+class TranscriptSource:
+    """Questions a base sees format-only transcripts of: the tools that answer their searches,
+    their world's names and values, and the seed of the transcripts' draws."""
+
+    questions: Sequence[dict[str, Any]]
+    tools: Any
+    mentions: Sequence[str]
+    seed: int
 
 
 def format_only_episodes(
@@ -89,17 +113,17 @@ def format_only_episodes(
 
 
 def pretrain_base(
-    train_questions: Sequence[dict[str, Any]],
-    tools: Any,
+    sources: Iterable[TranscriptSource],
     tokenizer_dir: str | Path,
-    mentions: Sequence[str],
     out: str | Path,
     settings: BaseSettings | None = None,
     progress: Callable[[str], None] | None = None,
     world: str | None = None,
 ) -> Path:
-    """Write the base model to ``out`` (built beside it, renamed in when complete). ``world``
-    (the world's :func:`world_fingerprint`) is recorded in its ``pretraining.json``.
+    """Write the base model to ``out`` (built beside it, renamed in when complete), pretrained
+    on the transcripts of ``sources``' questions. ``world`` (the task world's
+    :func:`world_fingerprint`, when the base learns from it) is recorded in its
+    ``pretraining.json``, with the tokenizer's :func:`tokenizer_fingerprint`.
 
     Every :data:`SAVE_EVERY` steps the pretraining state is saved beside ``out``; a run killed
     meanwhile resumes from it when called again with the same settings."""
@@ -113,17 +137,24 @@ def pretrain_base(
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     chat = ChatFormat.from_tokenizer(tokenizer)
-    examples = [q for q in train_questions for _ in range(settings.transcripts_per_question)]
-    episodes, _ = format_only_episodes(
-        examples,
-        tools,
-        chat,
-        MentionFinder(mentions),
-        max_turns=settings.max_turns,
-        token_budget=settings.token_budget,
-        result_chars=settings.result_chars,
-        seed=settings.seed,
-    )
+    draws = FormatOnlySettings(question_name=settings.question_name)
+    episodes = []
+    for source in sources:
+        examples = [q for q in source.questions for _ in range(settings.transcripts_per_question)]
+        played, _ = format_only_episodes(
+            examples,
+            source.tools,
+            chat,
+            MentionFinder(source.mentions),
+            max_turns=settings.max_turns,
+            token_budget=settings.token_budget,
+            result_chars=settings.result_chars,
+            seed=source.seed,
+            settings=draws,
+        )
+        episodes += played
+        if progress is not None and settings.worlds:
+            progress(f"base pretraining: {len(episodes)} transcripts played")
     sequences = [e.prompt_ids + e.completion_ids for e in episodes]
     learnt = [[0] * len(e.prompt_ids) + e.completion_mask for e in episodes]
     config = Qwen3Config(
@@ -149,17 +180,25 @@ def pretrain_base(
     )
     model.generation_config.eos_token_id = chat.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    seeds = settings.pretraining_seeds()
+    questions = (
+        f"the training questions of {settings.worlds} fresh worlds (seeds {seeds[0]} to "
+        f"{seeds[-1]}), never the task world's"
+        if settings.worlds
+        else "the world's training questions"
+    )
     record = {
         "what_it_saw": (
-            "format-only transcripts of the world's training questions: the real system prompt, "
-            "the question, tool calls whose queries are random spans of the question or names "
-            "seen in earlier results, the real engine's results, and an answer drawn uniformly "
-            "from the names and values in the results, never chosen with the gold answer; "
-            "the loss is on the model's own turns (the tokens the environment inserted are "
-            "read, not learnt)"
+            f"format-only transcripts of {questions}: the real system prompt, "
+            "the question, tool calls whose queries are random spans of the question, names "
+            "the question holds or names seen in earlier results, the real engine's results, "
+            "and an answer drawn uniformly from the names and values in the results, never "
+            "chosen with the gold answer; the loss is on the model's own turns (the tokens the "
+            "environment inserted are read, not learnt)"
         ),
         "settings": asdict(settings),
         "world": world,
+        "tokenizer": tokenizer_fingerprint(tokenizer_dir),
         "transcripts": len(sequences),
         "tokens": sum(len(s) for s in sequences),
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -183,23 +222,40 @@ def world_fingerprint(directory: str | Path) -> str:
     files = [directory / "world.json", directory / "corpus.jsonl"]
     files += sorted((directory / "questions").glob("*.jsonl"))
     files += sorted(p for p in (directory / "tokenizer").iterdir() if p.is_file())
+    return _digest(directory, files)
+
+
+def tokenizer_fingerprint(directory: str | Path) -> str:
+    """A digest of a tokenizer directory's files."""
+    directory = Path(directory)
+    return _digest(directory, sorted(p for p in directory.iterdir() if p.is_file()))
+
+
+def _digest(root: Path, files: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in files:
-        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(path.read_bytes())
         digest.update(b"\0")
     return digest.hexdigest()
 
 
-def bundled_base(world: str, settings: BaseSettings) -> Path | None:
-    """The base shipped in the package that was pretrained on the world with fingerprint
-    ``world`` with exactly ``settings``, if one was (pretraining the recipe's base takes about
-    an hour on two cores)."""
+def bundled_base(world: str, settings: BaseSettings, tokenizer: str | None = None) -> Path | None:
+    """The base shipped in the package that was pretrained with exactly ``settings`` on the
+    world with fingerprint ``world`` or, for a base of fresh worlds, with the tokenizer of
+    fingerprint ``tokenizer`` (such a base serves every world that shares it), if one was
+    (pretraining the recipe's base takes over an hour on two cores). A setting a record lacks
+    has its default: it was made before the setting existed, which reproduces that default."""
     from nanosearch.assets import WORLD_BASES
 
+    wanted = asdict(settings)
     for record in sorted(WORLD_BASES.glob(f"*/{PRETRAINING_FILE}")):
         seen = json.loads(record.read_text())
-        if seen.get("world") == world and seen.get("settings") == asdict(settings):
+        if {**asdict(BaseSettings()), **seen.get("settings", {})} != wanted:
+            continue
+        if seen.get("tokenizer" if settings.worlds else "world") == (
+            tokenizer if settings.worlds else world
+        ):
             return record.parent
     return None
 

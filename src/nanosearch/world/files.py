@@ -8,6 +8,11 @@
     questions/test.jsonl
     tokenizer/              the world's BPE tokenizer (a standard tokenizer directory)
     world.json              seed, entity and question counts by kind, split and hop count
+
+The tokenizer is the world's ``own`` (learnt from its text: every name one token) or the
+``shared`` one (learnt from the text of :data:`SHARED_TOKENIZER_WORLDS` pretraining worlds,
+the same for every world: a name it never saw is spelt in pieces it saw in many names, so a
+base pretrained on other worlds reads and copies this world's names).
 """
 
 from __future__ import annotations
@@ -20,12 +25,21 @@ from typing import Any
 
 from nanosearch.errors import NanosearchError
 from nanosearch.files import write_json, write_jsonl
-from nanosearch.world.generator import SPLITS, World, generate_world, hop_counts
+from nanosearch.world.generator import (
+    PRETRAINING_SEED,
+    SPLITS,
+    World,
+    generate_world,
+    hop_counts,
+)
 from nanosearch.world.transcripts import call
 
 WORLD_FILE = "world.json"
 CORPUS_FILE = "corpus.jsonl"
 TOKENIZER_DIR = "tokenizer"
+TOKENIZERS = ("own", "shared")
+SHARED_TOKENIZER_WORLDS = 16
+SHARED_TOKENIZER_ENTITIES = 600
 
 
 def questions_path(directory: Path, split: str) -> Path:
@@ -57,14 +71,29 @@ def tokenizer_texts(world: World) -> Iterator[str]:
             yield f"<answer>{row['answer']}</answer>"
 
 
-def write_world(world: World, out: str | Path, vocab_size: int | None = None) -> Path:
+def shared_tokenizer_texts() -> Iterator[str]:
+    """What the shared tokenizer learns from: the text of the first pretraining worlds."""
+    for offset in range(SHARED_TOKENIZER_WORLDS):
+        yield from tokenizer_texts(
+            generate_world(PRETRAINING_SEED + offset, SHARED_TOKENIZER_ENTITIES)
+        )
+
+
+def write_world(
+    world: World, out: str | Path, vocab_size: int | None = None, tokenizer: str = "own"
+) -> Path:
     from nanosearch.world.tokenizer import DEFAULT_VOCAB, train_tokenizer
 
+    if tokenizer not in TOKENIZERS:
+        raise NanosearchError(
+            f"tokenizer must be one of {', '.join(TOKENIZERS)}, not {tokenizer!r}"
+        )
     out = Path(out)
     write_jsonl(out / CORPUS_FILE, world.passages)
     for split in SPLITS:
         write_jsonl(questions_path(out, split), world.questions[split])
-    train_tokenizer(tokenizer_texts(world), out / TOKENIZER_DIR, vocab_size or DEFAULT_VOCAB)
+    texts = tokenizer_texts(world) if tokenizer == "own" else shared_tokenizer_texts()
+    train_tokenizer(texts, out / TOKENIZER_DIR, vocab_size or DEFAULT_VOCAB)
     kinds = Counter(e.kind for e in world.entities.values())
     description = {
         "seed": world.seed,
@@ -75,22 +104,27 @@ def write_world(world: World, out: str | Path, vocab_size: int | None = None) ->
         "mentions": world.mentions(),
         "titles": {e.id: e.name for e in world.entities.values()},
     }
+    if tokenizer != "own":  # recorded only then: an own-tokenizer world's files stay as they were
+        description["tokenizer"] = tokenizer
     write_json(out / WORLD_FILE, description, indent=1)
     return out
 
 
-def build_world(seed: int, entities: int, out: str | Path) -> Path:
-    """Generate and write a world; an existing world of the same seed and size is kept."""
+def build_world(seed: int, entities: int, out: str | Path, tokenizer: str = "own") -> Path:
+    """Generate and write a world; an existing world of the same seed, size and tokenizer is
+    kept."""
     out = Path(out)
     found = read_description(out) if (out / WORLD_FILE).is_file() else None
     if found is not None:
-        if (found["seed"], found["entities"]) == (seed, entities):
+        held = (found["seed"], found["entities"], found.get("tokenizer", "own"))
+        if held == (seed, entities, tokenizer):
             return out
         raise NanosearchError(
-            f"{out} holds a world of seed {found['seed']} with {found['entities']} entities, "
-            f"not seed {seed} with {entities}: choose another directory"
+            f"{out} holds a world of seed {held[0]} with {held[1]} entities and the {held[2]} "
+            f"tokenizer, not seed {seed} with {entities} and the {tokenizer} tokenizer: choose "
+            "another directory"
         )
-    return write_world(generate_world(seed, entities), out)
+    return write_world(generate_world(seed, entities), out, tokenizer=tokenizer)
 
 
 def read_description(directory: str | Path) -> dict[str, Any]:

@@ -35,6 +35,7 @@ OCCUPATIONS = (
 ORG_WORDS = ("Guild", "Company", "Institute", "Academy", "Society", "Works")
 HOP_SHARES = {1: 0.678, 2: 0.208, 3: 0.114}  # the report's MuSiQue-style proportions
 SPLITS = ("train", "dev", "test")
+PRETRAINING_SEED = 10_000  # worlds of this seed and the next are a base's pretraining worlds
 
 # relation -> (subject kind, object kind; None for a literal value)
 RELATIONS: dict[str, tuple[str, str | None]] = {

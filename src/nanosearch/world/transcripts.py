@@ -35,6 +35,7 @@ class FormatOnlySettings:
     fetch: float = 0.15  # chance that a further call is a fetch
     query_from_results: float = 0.5  # chance that a further search names something seen
     max_query_words: int = 4
+    question_name: float = 0.0  # chance that a query from the question is one of its names
 
 
 class MentionFinder:
@@ -47,6 +48,10 @@ class MentionFinder:
 
     def find(self, text: str) -> list[str]:
         return list(dict.fromkeys(self.pattern.findall(text)))
+
+    def names_in(self, text: str) -> list[str]:
+        """The names (not the years or other values) ``text`` mentions, in order."""
+        return [m for m in self.find(text) if m in self.names]
 
 
 class FormatOnlyPolicy:
@@ -100,10 +105,10 @@ class FormatOnlyPolicy:
         ids = shown_ids(seen[-1]) if seen else []
         if ids and rng.random() < settings.fetch:
             return call("fetch", {"id": rng.choice(ids)})
-        names = [m for text in seen for m in self.finder.find(text) if m in self.finder.names]
+        names = [m for text in seen for m in self.finder.names_in(text)]
         if names and rng.random() < settings.query_from_results:
             return call("web_search", {"query": rng.choice(names)})
-        return call("web_search", {"query": self.question_span(example["question"])})
+        return call("web_search", {"query": self.question_query(example["question"])})
 
     def oracle_turn(
         self, request: GenerationRequest, example: dict[str, Any], seen: list[str]
@@ -113,6 +118,16 @@ class FormatOnlyPolicy:
             assert self.titles is not None
             return call("web_search", {"query": self.titles[supporting[turn]]})
         return self.answer(request.episode, seen)
+
+    def question_query(self, question: str) -> str:
+        """One of the question's names with chance ``question_name``, else a random span of
+        its words. Either way the query comes from the question, not from its answer."""
+        chance = self.settings.question_name
+        if chance > 0:  # draws nothing at 0, so transcripts made before the setting are kept
+            names = self.finder.names_in(question)
+            if names and self.rng.random() < chance:
+                return self.rng.choice(names)
+        return self.question_span(question)
 
     def question_span(self, question: str) -> str:
         words = WORD.findall(question) or [question]

@@ -1,0 +1,115 @@
+"""A base pretrained on fresh worlds: the shared tokenizer every world gets, first queries that
+name the question's subject, and a base that never sees the task world."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nanosearch.errors import NanosearchError
+from nanosearch.world import build_world, generate_world, read_description
+from nanosearch.world.base import (
+    BaseSettings,
+    bundled_base,
+    pretrain_base,
+    tokenizer_fingerprint,
+)
+from nanosearch.world.transcripts import FormatOnlyPolicy, FormatOnlySettings, MentionFinder
+
+
+@pytest.fixture(scope="module")
+def shared_worlds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("shared")
+    return (
+        build_world(3, 60, root / "three", tokenizer="shared"),
+        build_world(4, 60, root / "four", tokenizer="shared"),
+    )
+
+
+def test_the_shared_tokenizer_is_every_worlds_and_spells_names_in_pieces(
+    shared_worlds: tuple[Path, Path],
+) -> None:
+    from transformers import AutoTokenizer
+
+    three, four = shared_worlds
+    assert tokenizer_fingerprint(three / "tokenizer") == tokenizer_fingerprint(four / "tokenizer")
+    assert read_description(three)["tokenizer"] == "shared"
+    tokenizer = AutoTokenizer.from_pretrained(three / "tokenizer")
+    names = [m for m in read_description(three)["mentions"] if not m.isdigit()]
+    pieces = [len(tokenizer.encode(name, add_special_tokens=False)) for name in names]
+    assert sum(pieces) / len(pieces) > 2
+    own = build_world(3, 60, three.parent / "own")
+    assert "tokenizer" not in read_description(own)
+    with pytest.raises(NanosearchError, match="shared tokenizer"):
+        build_world(3, 60, three)  # an own-tokenizer world where a shared one is
+
+
+@pytest.mark.parametrize("chance", [0.0, 1.0])
+def test_a_first_query_names_the_question_with_its_chance(
+    chance: float, shared_worlds: tuple[Path, Path]
+) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(shared_worlds[0] / "tokenizer")
+    world = generate_world(3, 60)
+    finder = MentionFinder(world.mentions())
+    questions = [q["question"] for q in world.questions["train"] if finder.names_in(q["question"])]
+    settings = FormatOnlySettings(question_name=chance)
+    policy = FormatOnlyPolicy(tokenizer, [], finder, max_turns=1, seed=5, settings=settings)
+    spans = FormatOnlyPolicy(tokenizer, [], finder, max_turns=1, seed=5)
+    for question in questions[:50]:
+        query = policy.question_query(question)
+        if chance:
+            assert query in finder.names_in(question)
+        else:  # draws exactly what the spans alone draw: older transcripts are unchanged
+            assert query == spans.question_span(question)
+
+
+def test_a_base_of_fresh_worlds_never_sees_the_task_world(
+    shared_worlds: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nanosearch.assets
+    from nanosearch.train.base_worlds import pretraining_sources
+
+    three, _ = shared_worlds
+    settings = BaseSettings(worlds=2, world_entities=60, question_name=0.5, batch_size=32)
+    base = pretrain_base(
+        pretraining_sources(settings, tmp_path / "scratch"),
+        three / "tokenizer",
+        tmp_path / "bases" / "fresh",
+        settings,
+    )
+    record = json.loads((base / "pretraining.json").read_text())
+    questions = sum(len(generate_world(s, 60).questions["train"]) for s in (10_000, 10_001))
+    assert record["transcripts"] == questions
+    assert record["world"] is None and "seeds 10000 to 10001" in record["what_it_saw"]
+    assert record["loss_last"] < record["loss_first"]
+    monkeypatch.setattr(nanosearch.assets, "WORLD_BASES", tmp_path / "bases")
+    tokenizer = tokenizer_fingerprint(three / "tokenizer")
+    assert bundled_base("any world", settings, tokenizer) == base
+    assert bundled_base("any world", settings, "0" * 64) is None
+    assert bundled_base("any world", BaseSettings(worlds=3, world_entities=60), tokenizer) is None
+
+
+def test_a_world_base_of_fresh_worlds_needs_the_shared_tokenizer_and_another_seed(
+    tmp_path: Path,
+) -> None:
+    from nanosearch.train.curriculum import prepare_model
+    from nanosearch.train.recipe import load_recipe
+
+    root = Path(__file__).resolve().parents[1] / "recipes" / "world-cpu" / "recipe.yaml"
+    raw = root.read_text()
+    fresh = raw.replace("    transcripts_per_question: 2\n", "    worlds: 3\n", 1)
+    assert fresh != raw
+    (tmp_path / "own.yaml").write_text(fresh)
+    with pytest.raises(Exception, match="world.tokenizer: shared"):
+        load_recipe(tmp_path / "own.yaml")
+    clash = fresh.replace(
+        "world: {seed: 0, entities: 600}", "world: {seed: 10001, entities: 600, tokenizer: shared}"
+    )
+    (tmp_path / "clash.yaml").write_text(clash)
+    recipe = load_recipe(tmp_path / "clash.yaml")
+    with pytest.raises(NanosearchError, match="seed 10001 is one of the fresh worlds"):
+        prepare_model(recipe, tmp_path / "base", world=tmp_path, train=[], engine=None)
