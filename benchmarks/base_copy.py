@@ -5,7 +5,8 @@
 Reinforcement learning only sharpens what the base already samples: on a one-hop question the
 stage-1 group finds the supporting passage only when a query names the question's subject. The
 format-only transcripts start a query with one of the question's name words about a fifth of
-the time (:meth:`FormatOnlyPolicy.question_span`, sampled here: the baseline). This measures
+the time, or more with ``question_name`` (:meth:`FormatOnlyPolicy.question_query`, sampled here
+with the base's own settings: the baseline). This measures
 how much of that the base realises, at the token where its first query starts (the prompt and
 the turn teacher-forced up to ``"query": "``), on one-hop questions of the train and dev splits:
 
@@ -35,8 +36,19 @@ from nanosearch.models import load_model
 from nanosearch.protocol import tool_protocol
 from nanosearch.tools import tool_specs
 from nanosearch.world import build_world, read_description, read_questions
-from nanosearch.world.base import PRETRAINING_FILE, world_fingerprint
-from nanosearch.world.transcripts import WORD, FormatOnlyPolicy, MentionFinder, call
+from nanosearch.world.base import (
+    PRETRAINING_FILE,
+    BaseSettings,
+    tokenizer_fingerprint,
+    world_fingerprint,
+)
+from nanosearch.world.transcripts import (
+    WORD,
+    FormatOnlyPolicy,
+    FormatOnlySettings,
+    MentionFinder,
+    call,
+)
 
 QUERY_START = call("web_search", {"query": ""})[: -len('"}}</tool>')]
 SWAP_WORDS = ("capital", "river", "engineer", "city", "country", "school", "painter")
@@ -44,7 +56,7 @@ SPAN_DRAWS = 400
 
 
 def first_words(policy: FormatOnlyPolicy, question: str) -> list[str]:
-    return [WORD.findall(policy.question_span(question))[0] for _ in range(SPAN_DRAWS)]
+    return [WORD.findall(policy.question_query(question))[0] for _ in range(SPAN_DRAWS)]
 
 
 def swapped(question: str, name: str, used: set[str]) -> tuple[str, str] | None:
@@ -88,7 +100,7 @@ def measure(
     swaps = 0
     for row in rows:
         question = row["question"]
-        names = [m for m in policy.finder.find(question) if m in policy.finder.names]
+        names = policy.finder.names_in(question)
         name_words = {w for name in names for w in WORD.findall(name)}
         share_names += sum(w in name_words for w in first_words(policy, question)) / SPAN_DRAWS
         base_names += probe.mass(question, name_words)
@@ -110,15 +122,24 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=WORLD_BASES / "world-seed0-600")
-    parser.add_argument("--seed", type=int, default=0, help="the world the base was trained on")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="the world measured on (a world base's own)"
+    )
     parser.add_argument("--entities", type=int, default=600)
     parser.add_argument("--questions", type=int, default=64, help="one-hop questions per split")
     args = parser.parse_args()
 
     record = json.loads((args.model / PRETRAINING_FILE).read_text())
+    settings = BaseSettings(**record["settings"])
     with tempfile.TemporaryDirectory() as scratch:
-        world = build_world(args.seed, args.entities, Path(scratch) / "world")
-        if record.get("world") != world_fingerprint(world):
+        tokenizer = "shared" if settings.worlds else "own"
+        world = build_world(args.seed, args.entities, Path(scratch) / "world", tokenizer)
+        if settings.worlds:
+            if args.seed in settings.pretraining_seeds():
+                raise SystemExit(f"the base pretrained on the world of seed {args.seed}")
+            if record.get("tokenizer") != tokenizer_fingerprint(world / "tokenizer"):
+                raise SystemExit(f"{args.model} was not pretrained with the shared tokenizer")
+        elif record.get("world") != world_fingerprint(world):
             raise SystemExit(
                 f"{args.model} was not pretrained on the world of seed {args.seed} with "
                 f"{args.entities} entities: pass the --seed and --entities it was"
@@ -132,7 +153,8 @@ def main() -> None:
     for split, rows in splits.items():
         one_hop = [r for r in rows if r["hops"] == 1]
         rng.shuffle(one_hop)
-        policy = FormatOnlyPolicy(probe.tokenizer, [], finder, max_turns=1, seed=0)
+        draws = FormatOnlySettings(question_name=settings.question_name)
+        policy = FormatOnlyPolicy(probe.tokenizer, [], finder, max_turns=1, seed=0, settings=draws)
         found = measure(probe, policy, one_hop[: args.questions])
         for label, key in (("names", "names"), ("swapped word", "swap")):
             share, base = found[f"{key}_transcripts"], found[f"{key}_base"]

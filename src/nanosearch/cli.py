@@ -364,6 +364,13 @@ def world(
     out: Annotated[Path, typer.Option(help="Directory to write the world to.")],
     seed: Annotated[int, typer.Option(help="The world's seed: the same seed, the same world.")] = 0,
     entities: Annotated[int, typer.Option(help="How many entities (50 or more).")] = 600,
+    tokenizer: Annotated[
+        str,
+        typer.Option(
+            help="own: learnt from this world's text; shared: the tokenizer every world shares "
+            "(a base pretrained on fresh worlds needs it)."
+        ),
+    ] = "own",
 ) -> None:
     """Generate a synthetic world: a fictional encyclopedia (corpus.jsonl), 1- to 3-hop questions
     split by subject entity (questions/train|dev|test.jsonl) and its tokenizer."""
@@ -371,7 +378,7 @@ def world(
 
     if entities < 50:
         raise NanosearchError(f"--entities must be at least 50, got {entities}")
-    directory = build_world(seed, entities, out)
+    directory = build_world(seed, entities, out, tokenizer=tokenizer)
     description = read_description(directory)
     kinds = ", ".join(f"{n} {kind}" for kind, n in description["entities_by_kind"].items())
     typer.echo(f"world of seed {seed}: {description['entities']} entities ({kinds})")
@@ -379,7 +386,7 @@ def world(
         by_hops = ", ".join(f"{n} {h}-hop" for h, n in hops.items())
         typer.echo(f"{split}: {description['questions'][split]} questions ({by_hops})")
     typer.echo(f"corpus: {directory / 'corpus.jsonl'} (index it with `nanosearch index --corpus`)")
-    typer.echo(f"tokenizer: {directory / 'tokenizer'}")
+    typer.echo(f"tokenizer ({tokenizer}): {directory / 'tokenizer'}")
 
 
 JudgeUrl = Annotated[
