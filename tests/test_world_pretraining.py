@@ -74,7 +74,9 @@ def test_a_base_of_fresh_worlds_never_sees_the_task_world(
     from nanosearch.train.base_worlds import pretraining_sources
 
     three, _ = shared_worlds
-    settings = BaseSettings(worlds=2, world_entities=60, question_name=0.5, batch_size=32)
+    settings = BaseSettings(
+        worlds=2, world_entities=60, question_name=0.5, batch_size=32, learn="all"
+    )
     base = pretrain_base(
         pretraining_sources(settings, tmp_path / "scratch"),
         three / "tokenizer",
@@ -85,12 +87,15 @@ def test_a_base_of_fresh_worlds_never_sees_the_task_world(
     questions = sum(len(generate_world(s, 60).questions["train"]) for s in (10_000, 10_001))
     assert record["transcripts"] == questions
     assert record["world"] is None and "seeds 10000 to 10001" in record["what_it_saw"]
+    assert "every token after the system prompt" in record["what_it_saw"]
     assert record["loss_last"] < record["loss_first"]
     monkeypatch.setattr(nanosearch.assets, "WORLD_BASES", tmp_path / "bases")
     tokenizer = tokenizer_fingerprint(three / "tokenizer")
     assert bundled_base("any world", settings, tokenizer) == base
     assert bundled_base("any world", settings, "0" * 64) is None
     assert bundled_base("any world", BaseSettings(worlds=3, world_entities=60), tokenizer) is None
+    with pytest.raises(ValueError, match="learn must be one of turns, all"):
+        pretrain_base([], three / "tokenizer", tmp_path / "x", BaseSettings(learn="every"))
 
 
 def test_a_world_base_of_fresh_worlds_needs_the_shared_tokenizer_and_another_seed(
@@ -113,3 +118,15 @@ def test_a_world_base_of_fresh_worlds_needs_the_shared_tokenizer_and_another_see
     recipe = load_recipe(tmp_path / "clash.yaml")
     with pytest.raises(NanosearchError, match="seed 10001 is one of the fresh worlds"):
         prepare_model(recipe, tmp_path / "base", world=tmp_path, train=[], engine=None)
+
+
+def test_the_world_command_names_an_unknown_tokenizer(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from nanosearch.cli import app
+
+    found = CliRunner().invoke(
+        app, ["world", "--out", str(tmp_path / "w"), "--entities", "60", "--tokenizer", "bpe"]
+    )
+    assert found.exit_code != 0
+    assert "tokenizer must be one of own, shared, not 'bpe'" in found.output

@@ -37,6 +37,12 @@ COMPLETE_MARK = ".complete"
 STATE_SUFFIX = ".pretraining.pt"  # beside the base directory while it is pretrained
 SAVE_EVERY = 100  # pretraining steps between saves of the resumable state
 CHUNK = 256  # episodes per environment batch (the tools take at most 512 queries at once)
+LOSS_ON = {
+    "turns": "the loss is on the model's own turns (the tokens the environment inserted are "
+    "read, not learnt)",
+    "all": "the loss is on every token after the system prompt: the question, the model's "
+    "turns and the results (the passages' language, with names repeated and copied)",
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class BaseSettings:
     worlds: int = 0  # fresh worlds to learn from instead of the task world (0: the task world)
     world_entities: int = 600  # entities per fresh world
     question_name: float = 0.0  # FormatOnlySettings.question_name
+    learn: str = "turns"  # the loss on the model's turns, or on "all" after the system prompt
 
     def pretraining_seeds(self) -> range:
         """The seeds of the fresh worlds (empty when the base learns from the task world)."""
@@ -133,6 +140,8 @@ def pretrain_base(
     from nanosearch.env import ChatFormat
 
     settings = settings or BaseSettings()
+    if settings.learn not in LOSS_ON:
+        raise ValueError(f"learn must be one of {', '.join(LOSS_ON)}, not {settings.learn!r}")
     out = Path(out)
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
@@ -156,7 +165,11 @@ def pretrain_base(
         if progress is not None and settings.worlds:
             progress(f"base pretraining: {len(episodes)} transcripts played")
     sequences = [e.prompt_ids + e.completion_ids for e in episodes]
-    learnt = [[0] * len(e.prompt_ids) + e.completion_mask for e in episodes]
+    learnt = (
+        [[0] * len(e.prompt_ids) + e.completion_mask for e in episodes]
+        if settings.learn == "turns"
+        else None
+    )
     config = Qwen3Config(
         vocab_size=len(tokenizer),
         hidden_size=settings.hidden_size,
@@ -193,8 +206,7 @@ def pretrain_base(
             "the question, tool calls whose queries are random spans of the question, names "
             "the question holds or names seen in earlier results, the real engine's results, "
             "and an answer drawn uniformly from the names and values in the results, never "
-            "chosen with the gold answer; the loss is on the model's own turns (the tokens the "
-            "environment inserted are read, not learnt)"
+            f"chosen with the gold answer; {LOSS_ON[settings.learn]}"
         ),
         "settings": asdict(settings),
         "world": world,
