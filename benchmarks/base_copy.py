@@ -83,13 +83,14 @@ class FirstQuery:
             {"role": "user", "content": question},
         ]
         ids = self.chat.prompt_ids(messages) + self.chat.encode(QUERY_START)
+        spellings = [self.chat.encode(word) for word in words]
+        width = max(map(len, spellings))
+        rows = [ids + pieces + [ids[-1]] * (width - len(pieces)) for pieces in spellings]
+        with torch.no_grad():  # right padding: no position a word is scored at sees it
+            log_probs = self.model(torch.tensor(rows)).logits[:, len(ids) - 1 :].log_softmax(-1)
         total = 0.0
-        for word in words:
-            pieces = self.chat.encode(word)
-            with torch.no_grad():
-                logits = self.model(torch.tensor([ids + pieces])).logits[0]
-            log_probs = logits[len(ids) - 1 : -1].log_softmax(-1)
-            total += float(log_probs[range(len(pieces)), pieces].sum().exp())
+        for row, pieces in enumerate(spellings):
+            total += float(log_probs[row, range(len(pieces)), pieces].sum().exp())
         return total
 
 

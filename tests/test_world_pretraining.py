@@ -91,9 +91,9 @@ def test_a_base_of_fresh_worlds_never_sees_the_task_world(
     assert record["loss_last"] < record["loss_first"]
     monkeypatch.setattr(nanosearch.assets, "WORLD_BASES", tmp_path / "bases")
     tokenizer = tokenizer_fingerprint(three / "tokenizer")
-    assert bundled_base("any world", settings, tokenizer) == base
-    assert bundled_base("any world", settings, "0" * 64) is None
-    assert bundled_base("any world", BaseSettings(worlds=3, world_entities=60), tokenizer) is None
+    assert bundled_base(tokenizer, settings) == base
+    assert bundled_base("0" * 64, settings) is None
+    assert bundled_base(tokenizer, BaseSettings(worlds=3, world_entities=60)) is None
     with pytest.raises(ValueError, match="learn must be one of turns, all"):
         pretrain_base([], three / "tokenizer", tmp_path / "x", BaseSettings(learn="every"))
 

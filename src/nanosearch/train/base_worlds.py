@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from nanosearch.corpus import Document
 from nanosearch.search import build_index
 from nanosearch.tools import EngineTools
 from nanosearch.world import BaseSettings, generate_world
@@ -18,8 +17,7 @@ def pretraining_sources(settings: BaseSettings, scratch: Path) -> Iterator[Trans
     ``scratch``) and its names and values; its draws seeded by the world's seed."""
     for seed in settings.pretraining_seeds():
         world = generate_world(seed, settings.world_entities)
-        documents = (Document(p["id"], p["title"], p["text"]) for p in world.passages)
-        engine = build_index(documents, scratch / f"world-{seed}", progress=False)
+        engine = build_index(world.documents(), scratch / f"world-{seed}", progress=False)
         yield TranscriptSource(
             world.questions["train"], EngineTools(engine), world.mentions(), settings.seed + seed
         )

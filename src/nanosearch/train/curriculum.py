@@ -386,13 +386,11 @@ def prepare_model(
                 f"world.seed {recipe.world.seed} is one of the fresh worlds the base pretrains "
                 f"on (seeds {seeds[0]} to {seeds[-1]}): choose another seed"
             )
-        fingerprint = None if settings.worlds else world_fingerprint(world)
         tokenizer = world / "tokenizer"
-        shipped = (
-            bundled_base(fingerprint or "", settings, tokenizer_fingerprint(tokenizer))
-            if section.world_base.bundled
-            else None
+        fingerprint = (
+            tokenizer_fingerprint(tokenizer) if settings.worlds else world_fingerprint(world)
         )
+        shipped = bundled_base(fingerprint, settings) if section.world_base.bundled else None
         if shipped is not None:
             fits = "every world with this tokenizer" if settings.worlds else "this world"
             say(

@@ -252,12 +252,13 @@ def _digest(root: Path, files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def bundled_base(world: str, settings: BaseSettings, tokenizer: str | None = None) -> Path | None:
-    """The base shipped in the package that was pretrained with exactly ``settings`` on the
-    world with fingerprint ``world`` or, for a base of fresh worlds, with the tokenizer of
-    fingerprint ``tokenizer`` (such a base serves every world that shares it), if one was
-    (pretraining the recipe's base takes over an hour on two cores). A setting a record lacks
-    has its default: it was made before the setting existed, which reproduces that default."""
+def bundled_base(fingerprint: str, settings: BaseSettings) -> Path | None:
+    """The base shipped in the package that was pretrained with exactly ``settings`` for
+    ``fingerprint``: the task world's :func:`world_fingerprint` or, for a base of fresh worlds,
+    its tokenizer's :func:`tokenizer_fingerprint` (such a base serves every world that shares
+    it), if one was (pretraining the recipe's base takes over an hour on two cores). A setting
+    a record lacks has its default: it was made before the setting existed, which reproduces
+    that default."""
     from nanosearch.assets import WORLD_BASES
 
     wanted = asdict(settings)
@@ -265,9 +266,7 @@ def bundled_base(world: str, settings: BaseSettings, tokenizer: str | None = Non
         seen = json.loads(record.read_text())
         if {**asdict(BaseSettings()), **seen.get("settings", {})} != wanted:
             continue
-        if seen.get("tokenizer" if settings.worlds else "world") == (
-            tokenizer if settings.worlds else world
-        ):
+        if seen.get("tokenizer" if settings.worlds else "world") == fingerprint:
             return record.parent
     return None
 

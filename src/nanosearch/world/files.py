@@ -49,7 +49,6 @@ def questions_path(directory: Path, split: str) -> Path:
 def tokenizer_texts(world: World) -> Iterator[str]:
     """What the world's tokenizer learns from: the passages, questions and answers, and the
     protocol's text as the environment writes it (the system prompt, tool calls, results)."""
-    from nanosearch.corpus import Document
     from nanosearch.protocol import system_prompt
     from nanosearch.search.hit import Hit, make_snippet
     from nanosearch.tools import format_hits, format_page, page_of, tool_specs
@@ -57,13 +56,12 @@ def tokenizer_texts(world: World) -> Iterator[str]:
     prompt = system_prompt(tool_specs())
     for _ in range(50):
         yield prompt
-    for passage in world.passages:
-        yield passage["title"] + "\n" + passage["text"]
-        hit = Hit(passage["id"], passage["title"], make_snippet(passage["text"]), 1.0)
-        yield format_hits(passage["title"], [hit])
-        document = Document(passage["id"], passage["title"], passage["text"])
+    for document in world.documents():
+        yield document.title + "\n" + document.text
+        hit = Hit(document.id, document.title, make_snippet(document.text), 1.0)
+        yield format_hits(document.title, [hit])
         yield format_page(page_of(document, 0, 4000))
-        yield call("fetch", {"id": passage["id"]})
+        yield call("fetch", {"id": document.id})
     for rows in world.questions.values():
         for row in rows:
             yield row["question"]

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from nanosearch.corpus import Document
 from nanosearch.world.names import NameMaker
 
 KINDS = ("person", "city", "country", "river", "organization")
@@ -274,6 +275,10 @@ class World:
         for entity in self.entities.values():
             values.update(v for r, v in entity.facts.items() if RELATIONS[r][1] is None)
         return sorted(values)
+
+    def documents(self) -> list[Document]:
+        """The passages as the corpus reader gives them (what an index is built from)."""
+        return [Document(p["id"], p["title"], p["text"]) for p in self.passages]
 
 
 def entity_counts(total: int) -> dict[str, int]:
