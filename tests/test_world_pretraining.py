@@ -16,6 +16,9 @@ from nanosearch.world.base import (
     pretrain_base,
     tokenizer_fingerprint,
 )
+from nanosearch.world.files import write_world
+from nanosearch.world.generator import ORG_WORDS
+from nanosearch.world.names import lexicon
 from nanosearch.world.transcripts import FormatOnlyPolicy, FormatOnlySettings, MentionFinder
 
 
@@ -28,7 +31,7 @@ def shared_worlds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     )
 
 
-def test_the_shared_tokenizer_is_every_worlds_and_spells_names_in_pieces(
+def test_the_shared_tokenizer_is_every_worlds_and_spells_each_lexicon_word_as_one_token(
     shared_worlds: tuple[Path, Path],
 ) -> None:
     from transformers import AutoTokenizer
@@ -36,14 +39,31 @@ def test_the_shared_tokenizer_is_every_worlds_and_spells_names_in_pieces(
     three, four = shared_worlds
     assert tokenizer_fingerprint(three / "tokenizer") == tokenizer_fingerprint(four / "tokenizer")
     assert read_description(three)["tokenizer"] == "shared"
+    assert read_description(three)["names"] == "lexicon"
     tokenizer = AutoTokenizer.from_pretrained(three / "tokenizer")
-    names = [m for m in read_description(three)["mentions"] if not m.isdigit()]
-    pieces = [len(tokenizer.encode(name, add_special_tokens=False)) for name in names]
-    assert sum(pieces) / len(pieces) > 2
+    words = {w for kind in lexicon().values() for w in kind}
+    assert all(len(tokenizer.encode(w, add_special_tokens=False)) == 1 for w in words)
+    titles = {read_description(w)["titles"][k] for w in (three, four) for k in ("world-city-0000",)}
+    assert titles <= words and len(titles) == 2  # two worlds, two draws from the lexicon
+    fixed = {"River", "Republic", "of", *ORG_WORDS}
+    for name in read_description(three)["titles"].values():
+        assert set(name.split()) <= words | fixed
     own = build_world(3, 60, three.parent / "own")
     assert "tokenizer" not in read_description(own)
     with pytest.raises(NanosearchError, match="shared tokenizer"):
         build_world(3, 60, three)  # an own-tokenizer world where a shared one is
+    with pytest.raises(NanosearchError, match="names are invented"):
+        write_world(generate_world(3, 60), three.parent / "mixed", tokenizer="shared")
+
+
+def test_a_lexicon_world_is_deterministic_and_names_what_it_runs_out_of() -> None:
+    first, again = generate_world(5, 80, names="lexicon"), generate_world(5, 80, names="lexicon")
+    assert first.passages == again.passages and first.questions == again.questions
+    assert first.names == "lexicon" and generate_world(5, 80).names == "invented"
+    with pytest.raises(ValueError, match="lexicon has 120 country names"):
+        generate_world(5, 5000, names="lexicon")
+    with pytest.raises(ValueError, match="names must be one of invented, lexicon"):
+        generate_world(5, 80, names="borrowed")
 
 
 @pytest.mark.parametrize("chance", [0.0, 1.0])
@@ -53,7 +73,7 @@ def test_a_first_query_names_the_question_with_its_chance(
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(shared_worlds[0] / "tokenizer")
-    world = generate_world(3, 60)
+    world = generate_world(3, 60, names="lexicon")
     finder = MentionFinder(world.mentions())
     questions = [q["question"] for q in world.questions["train"] if finder.names_in(q["question"])]
     settings = FormatOnlySettings(question_name=chance)
@@ -84,7 +104,9 @@ def test_a_base_of_fresh_worlds_never_sees_the_task_world(
         settings,
     )
     record = json.loads((base / "pretraining.json").read_text())
-    questions = sum(len(generate_world(s, 60).questions["train"]) for s in (10_000, 10_001))
+    questions = sum(
+        len(generate_world(s, 60, names="lexicon").questions["train"]) for s in (10_000, 10_001)
+    )
     assert record["transcripts"] == questions
     assert record["world"] is None and "seeds 10000 to 10001" in record["what_it_saw"]
     assert "every token after the system prompt" in record["what_it_saw"]

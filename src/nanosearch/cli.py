@@ -367,8 +367,9 @@ def world(
     tokenizer: Annotated[
         str,
         typer.Option(
-            help="own: learnt from this world's text; shared: the tokenizer every world shares "
-            "(a base pretrained on fresh worlds needs it)."
+            help="own: invented names and a tokenizer learnt from this world's text; shared: "
+            "names from the fixed lexicon and the tokenizer every world shares, one token per "
+            "lexicon word (a base pretrained on fresh worlds needs it)."
         ),
     ] = "own",
 ) -> None:

@@ -16,7 +16,7 @@ def pretraining_sources(settings: BaseSettings, scratch: Path) -> Iterator[Trans
     """One source per fresh world: its training questions, tools over its index (built under
     ``scratch``) and its names and values; its draws seeded by the world's seed."""
     for seed in settings.pretraining_seeds():
-        world = generate_world(seed, settings.world_entities)
+        world = generate_world(seed, settings.world_entities, names="lexicon")
         engine = build_index(world.documents(), scratch / f"world-{seed}", progress=False)
         yield TranscriptSource(
             world.questions["train"], EngineTools(engine), world.mentions(), settings.seed + seed

@@ -10,9 +10,11 @@
     world.json              seed, entity and question counts by kind, split and hop count
 
 The tokenizer is the world's ``own`` (learnt from its text: every name one token) or the
-``shared`` one (learnt from the text of :data:`SHARED_TOKENIZER_WORLDS` pretraining worlds,
-the same for every world: a name it never saw is spelt in pieces it saw in many names, so a
-base pretrained on other worlds reads and copies this world's names).
+``shared`` one, the same for every world: a shared-tokenizer world draws its names from the
+fixed :func:`~nanosearch.world.names.lexicon`, and the tokenizer, learnt from the text of
+:data:`SHARED_TOKENIZER_WORLDS` pretraining worlds of the lexicon, spells every lexicon word as
+one token. A base pretrained on other worlds then reads this world's names as tokens it knows
+with other facts, and copies a name from a question or a result by copying one token per word.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ WORLD_FILE = "world.json"
 CORPUS_FILE = "corpus.jsonl"
 TOKENIZER_DIR = "tokenizer"
 TOKENIZERS = ("own", "shared")
+NAMES = {"own": "invented", "shared": "lexicon"}  # where a world's names come from, by tokenizer
 SHARED_TOKENIZER_WORLDS = 16
 SHARED_TOKENIZER_ENTITIES = 600
 
@@ -73,7 +76,14 @@ def shared_tokenizer_texts() -> Iterator[str]:
     """What the shared tokenizer learns from: the text of the first pretraining worlds."""
     for offset in range(SHARED_TOKENIZER_WORLDS):
         yield from tokenizer_texts(
-            generate_world(PRETRAINING_SEED + offset, SHARED_TOKENIZER_ENTITIES)
+            generate_world(PRETRAINING_SEED + offset, SHARED_TOKENIZER_ENTITIES, names="lexicon")
+        )
+
+
+def check_tokenizer(tokenizer: str) -> None:
+    if tokenizer not in TOKENIZERS:
+        raise NanosearchError(
+            f"tokenizer must be one of {', '.join(TOKENIZERS)}, not {tokenizer!r}"
         )
 
 
@@ -82,9 +92,11 @@ def write_world(
 ) -> Path:
     from nanosearch.world.tokenizer import DEFAULT_VOCAB, train_tokenizer
 
-    if tokenizer not in TOKENIZERS:
+    check_tokenizer(tokenizer)
+    if world.names != NAMES[tokenizer]:
         raise NanosearchError(
-            f"tokenizer must be one of {', '.join(TOKENIZERS)}, not {tokenizer!r}"
+            f"the {tokenizer} tokenizer is for worlds of {NAMES[tokenizer]} names, and this "
+            f"world's names are {world.names}"
         )
     out = Path(out)
     write_jsonl(out / CORPUS_FILE, world.passages)
@@ -104,6 +116,7 @@ def write_world(
     }
     if tokenizer != "own":  # recorded only then: an own-tokenizer world's files stay as they were
         description["tokenizer"] = tokenizer
+        description["names"] = world.names
     write_json(out / WORLD_FILE, description, indent=1)
     return out
 
@@ -111,6 +124,7 @@ def write_world(
 def build_world(seed: int, entities: int, out: str | Path, tokenizer: str = "own") -> Path:
     """Generate and write a world; an existing world of the same seed, size and tokenizer is
     kept."""
+    check_tokenizer(tokenizer)
     out = Path(out)
     found = read_description(out) if (out / WORLD_FILE).is_file() else None
     if found is not None:
@@ -122,7 +136,9 @@ def build_world(seed: int, entities: int, out: str | Path, tokenizer: str = "own
             f"tokenizer, not seed {seed} with {entities} and the {tokenizer} tokenizer: choose "
             "another directory"
         )
-    return write_world(generate_world(seed, entities), out, tokenizer=tokenizer)
+    return write_world(
+        generate_world(seed, entities, names=NAMES[tokenizer]), out, tokenizer=tokenizer
+    )
 
 
 def read_description(directory: str | Path) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nanosearch.corpus import Document
-from nanosearch.world.names import NameMaker
+from nanosearch.world.names import NameMaker, lexicon
 
 KINDS = ("person", "city", "country", "river", "organization")
 SHARES = {"person": 0.34, "city": 0.22, "country": 0.08, "river": 0.12, "organization": 0.24}
@@ -36,6 +36,7 @@ OCCUPATIONS = (
 ORG_WORDS = ("Guild", "Company", "Institute", "Academy", "Society", "Works")
 HOP_SHARES = {1: 0.678, 2: 0.208, 3: 0.114}  # the report's MuSiQue-style proportions
 SPLITS = ("train", "dev", "test")
+NAME_SOURCES = ("invented", "lexicon")
 PRETRAINING_SEED = 10_000  # worlds of this seed and the next are a base's pretraining worlds
 
 # relation -> (subject kind, object kind; None for a literal value)
@@ -263,6 +264,7 @@ class World:
     entities: dict[str, Entity]
     passages: list[dict[str, Any]]
     questions: dict[str, list[dict[str, Any]]]
+    names: str = "invented"  # one of NAME_SOURCES
 
     def value(self, reference: str) -> str:
         entity = self.entities.get(reference)
@@ -290,12 +292,18 @@ def entity_counts(total: int) -> dict[str, int]:
 
 
 def generate_world(
-    seed: int = 0, entities: int = 600, splits: tuple[float, float] = (0.1, 0.1)
+    seed: int = 0,
+    entities: int = 600,
+    splits: tuple[float, float] = (0.1, 0.1),
+    names: str = "invented",
 ) -> World:
-    """The whole world, a pure function of ``seed`` and ``entities``."""
+    """The whole world, a pure function of ``seed``, ``entities`` and where its ``names`` come
+    from: invented for it, or drawn from the fixed :func:`~nanosearch.world.names.lexicon`."""
+    if names not in NAME_SOURCES:
+        raise ValueError(f"names must be one of {', '.join(NAME_SOURCES)}, not {names!r}")
     rng = random.Random(seed)
     counts = entity_counts(entities)
-    names = NameMaker(rng)
+    maker = NameMaker(rng, lexicon() if names == "lexicon" else None)
     by_kind: dict[str, list[Entity]] = {kind: [] for kind in KINDS}
 
     def add(kind: str, name: str, **extra: Any) -> Entity:
@@ -304,19 +312,19 @@ def generate_world(
         return entity
 
     for _ in range(counts["country"]):
-        name = names.make("country")
+        name = maker.make("country")
         add("country", name, aliases=[f"Republic of {name}"])
     for _ in range(counts["city"]):
-        add("city", names.make("city"))
+        add("city", maker.make("city"))
     for _ in range(counts["river"]):
-        add("river", f"{names.make('river')} River")
-    given = names.pool("given", max(8, int(counts["person"] ** 0.5 * 2)))
-    family = names.pool("family", max(8, int(counts["person"] ** 0.5 * 3)))
+        add("river", f"{maker.make('river')} River")
+    given = maker.pool("given", max(8, int(counts["person"] ** 0.5 * 2)))
+    family = maker.pool("family", max(8, int(counts["person"] ** 0.5 * 3)))
     pairs = [(g, f) for g in given for f in family]
     for first, last in rng.sample(pairs, counts["person"]):
         pronoun = rng.choice([("he", "his"), ("she", "her")])
         add("person", f"{first} {last}", aliases=[f"{last}, {first}"], pronoun=pronoun)
-    stems = names.pool("organization", max(6, counts["organization"] // 2))
+    stems = maker.pool("organization", max(6, counts["organization"] // 2))
     org_names = rng.sample([f"{s} {w}" for s in stems for w in ORG_WORDS], counts["organization"])
     for name in org_names:
         add("organization", name)
@@ -342,7 +350,7 @@ def generate_world(
         org.facts["based_in"] = rng.choice(cities).id
 
     entities_by_id = {e.id: e for kind in KINDS for e in by_kind[kind]}
-    world = World(seed, entities_by_id, [], {})
+    world = World(seed, entities_by_id, [], {}, names)
     world.passages = [passage(world, e, rng, by_kind) for e in entities_by_id.values()]
     world.questions = split_questions(world, rng, splits)
     return world
