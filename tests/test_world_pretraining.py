@@ -43,7 +43,7 @@ def test_the_shared_tokenizer_is_every_worlds_and_spells_each_lexicon_word_as_on
     tokenizer = AutoTokenizer.from_pretrained(three / "tokenizer")
     words = {w for kind in lexicon().values() for w in kind}
     assert all(len(tokenizer.encode(w, add_special_tokens=False)) == 1 for w in words)
-    titles = {read_description(w)["titles"][k] for w in (three, four) for k in ("world-city-0000",)}
+    titles = {read_description(w)["titles"]["world-city-0000"] for w in (three, four)}
     assert titles <= words and len(titles) == 2  # two worlds, two draws from the lexicon
     fixed = {"River", "Republic", "of", *ORG_WORDS}
     for name in read_description(three)["titles"].values():

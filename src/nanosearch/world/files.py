@@ -76,7 +76,9 @@ def shared_tokenizer_texts() -> Iterator[str]:
     """What the shared tokenizer learns from: the text of the first pretraining worlds."""
     for offset in range(SHARED_TOKENIZER_WORLDS):
         yield from tokenizer_texts(
-            generate_world(PRETRAINING_SEED + offset, SHARED_TOKENIZER_ENTITIES, names="lexicon")
+            generate_world(
+                PRETRAINING_SEED + offset, SHARED_TOKENIZER_ENTITIES, names=NAMES["shared"]
+            )
         )
 
 
