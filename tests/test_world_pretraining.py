@@ -4,6 +4,7 @@ name the question's subject, and a base that never sees the task world."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,8 @@ from nanosearch.world.base import (
     tokenizer_fingerprint,
 )
 from nanosearch.world.files import write_world
-from nanosearch.world.generator import ORG_WORDS
-from nanosearch.world.names import lexicon
+from nanosearch.world.generator import ORG_WORDS, lexicon_capacity
+from nanosearch.world.names import NameMaker, lexicon
 from nanosearch.world.transcripts import FormatOnlyPolicy, FormatOnlySettings, MentionFinder
 
 
@@ -60,8 +61,14 @@ def test_a_lexicon_world_is_deterministic_and_names_what_it_runs_out_of() -> Non
     first, again = generate_world(5, 80, names="lexicon"), generate_world(5, 80, names="lexicon")
     assert first.passages == again.passages and first.questions == again.questions
     assert first.names == "lexicon" and generate_world(5, 80).names == "invented"
-    with pytest.raises(ValueError, match="lexicon has 120 country names"):
-        generate_world(5, 5000, names="lexicon")
+    most = lexicon_capacity()
+    assert len(generate_world(5, most, names="lexicon").entities) == most
+    with pytest.raises(ValueError, match=f"at most {most} entities, got {most + 1}"):
+        generate_world(5, most + 1, names="lexicon")
+    maker = NameMaker(random.Random(0), {"country": ("Aland",)})
+    assert maker.draw("country") == "Aland"
+    with pytest.raises(ValueError, match="lexicon has 1 country names"):
+        maker.draw("country")
     with pytest.raises(ValueError, match="names must be one of invented, lexicon"):
         generate_world(5, 80, names="borrowed")
 
@@ -133,6 +140,19 @@ def test_a_world_base_of_fresh_worlds_needs_the_shared_tokenizer_and_another_see
     (tmp_path / "own.yaml").write_text(fresh)
     with pytest.raises(Exception, match="world.tokenizer: shared"):
         load_recipe(tmp_path / "own.yaml")
+    most, shared = lexicon_capacity(), "world: {seed: 0, entities: 600, tokenizer: shared}"
+    too_many = {
+        "world.entities": fresh.replace(
+            "world: {seed: 0, entities: 600}", shared.replace("600", str(most + 1))
+        ),
+        "model.world_base.world_entities": fresh.replace(
+            "world: {seed: 0, entities: 600}", shared
+        ).replace("    worlds: 3\n", f"    worlds: 3\n    world_entities: {most + 1}\n"),
+    }
+    for where, text in too_many.items():
+        (tmp_path / "many.yaml").write_text(text)
+        with pytest.raises(Exception, match=f"{where}: .* at most {most} entities"):
+            load_recipe(tmp_path / "many.yaml")
     clash = fresh.replace(
         "world: {seed: 0, entities: 600}", "world: {seed: 10001, entities: 600, tokenizer: shared}"
     )

@@ -66,6 +66,12 @@ class WorldBase(Section):
     # when it ships one (nanosearch.assets.WORLD_BASES); false pretrains it in the run
     bundled: bool = True
 
+    @model_validator(mode="after")
+    def lexicon_holds_names(self) -> WorldBase:
+        if self.worlds:
+            within_lexicon(self.world_entities, "model.world_base.world_entities")
+        return self
+
     def settings(self) -> dict[str, Any]:
         """The pretraining settings (:class:`nanosearch.world.BaseSettings`' fields)."""
         return self.model_dump(exclude={"bundled"})
@@ -107,6 +113,24 @@ class WorldSection(Section):
     # own: learnt from this world's text; shared: the one tokenizer of every world, which a base
     # pretrained on fresh worlds (model.world_base.worlds) needs (nanosearch.world.files)
     tokenizer: Literal["own", "shared"] = "own"
+
+    @model_validator(mode="after")
+    def lexicon_holds_names(self) -> WorldSection:
+        if self.tokenizer == "shared":
+            within_lexicon(self.entities, "world.entities")
+        return self
+
+
+def within_lexicon(entities: int, where: str) -> None:
+    """A shared-tokenizer world draws its names from the fixed lexicon, which names only so
+    many entities: refuse more when the recipe is read, not once a run has started."""
+    from nanosearch.world.generator import lexicon_capacity
+
+    if entities > lexicon_capacity():
+        raise ValueError(
+            f"{where}: a world of the shared tokenizer draws its names from a lexicon that "
+            f"names at most {lexicon_capacity()} entities, got {entities}"
+        )
 
 
 class EvaluationSection(Section):

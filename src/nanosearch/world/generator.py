@@ -9,6 +9,7 @@ common words) brings the wrong passages first.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -291,6 +292,32 @@ def entity_counts(total: int) -> dict[str, int]:
     return counts
 
 
+def name_counts(total: int) -> dict[str, int]:
+    """The words of each kind a world of ``total`` entities invents or draws: a person's name
+    pairs a given and a family name, and an organization's a stem and one of ORG_WORDS."""
+    counts = entity_counts(total)
+    people = counts["person"]
+    return {
+        "country": counts["country"],
+        "city": counts["city"],
+        "river": counts["river"],
+        "given": max(8, int(people**0.5 * 2)),
+        "family": max(8, int(people**0.5 * 3)),
+        "organization": max(6, counts["organization"] // 2),
+    }
+
+
+@functools.cache
+def lexicon_capacity() -> int:
+    """The most entities a lexicon world can have: the largest total whose words of every kind
+    the lexicon holds."""
+    words = lexicon()
+    total = 50
+    while all(n <= len(words[kind]) for kind, n in name_counts(total + 1).items()):
+        total += 1
+    return total
+
+
 def generate_world(
     seed: int = 0,
     entities: int = 600,
@@ -301,8 +328,14 @@ def generate_world(
     from: invented for it, or drawn from the fixed :func:`~nanosearch.world.names.lexicon`."""
     if names not in NAME_SOURCES:
         raise ValueError(f"names must be one of {', '.join(NAME_SOURCES)}, not {names!r}")
+    if names == "lexicon" and entities > lexicon_capacity():
+        raise ValueError(
+            f"a world of lexicon names has at most {lexicon_capacity()} entities, "
+            f"got {entities}: lower the number of entities"
+        )
     rng = random.Random(seed)
     counts = entity_counts(entities)
+    words = name_counts(entities)
     maker = NameMaker(rng, lexicon() if names == "lexicon" else None)
     by_kind: dict[str, list[Entity]] = {kind: [] for kind in KINDS}
 
@@ -318,13 +351,13 @@ def generate_world(
         add("city", maker.make("city"))
     for _ in range(counts["river"]):
         add("river", f"{maker.make('river')} River")
-    given = maker.pool("given", max(8, int(counts["person"] ** 0.5 * 2)))
-    family = maker.pool("family", max(8, int(counts["person"] ** 0.5 * 3)))
+    given = maker.pool("given", words["given"])
+    family = maker.pool("family", words["family"])
     pairs = [(g, f) for g in given for f in family]
     for first, last in rng.sample(pairs, counts["person"]):
         pronoun = rng.choice([("he", "his"), ("she", "her")])
         add("person", f"{first} {last}", aliases=[f"{last}, {first}"], pronoun=pronoun)
-    stems = maker.pool("organization", max(6, counts["organization"] // 2))
+    stems = maker.pool("organization", words["organization"])
     org_names = rng.sample([f"{s} {w}" for s in stems for w in ORG_WORDS], counts["organization"])
     for name in org_names:
         add("organization", name)
