@@ -22,7 +22,6 @@ The ratio is the base's mass over the transcripts' share (1 when the base realis
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import tempfile
 from pathlib import Path
@@ -32,16 +31,12 @@ import torch
 
 from nanosearch.assets import WORLD_BASES
 from nanosearch.env import ChatFormat
+from nanosearch.errors import NanosearchError
 from nanosearch.models import load_model
 from nanosearch.protocol import tool_protocol
 from nanosearch.tools import tool_specs
 from nanosearch.world import build_world, read_description, read_questions
-from nanosearch.world.base import (
-    PRETRAINING_FILE,
-    BaseSettings,
-    tokenizer_fingerprint,
-    world_fingerprint,
-)
+from nanosearch.world.base import PRETRAINING_FILE, BaseSettings, base_record, check_base_world
 from nanosearch.world.transcripts import (
     WORD,
     FormatOnlyPolicy,
@@ -130,21 +125,17 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=64, help="one-hop questions per split")
     args = parser.parse_args()
 
-    record = json.loads((args.model / PRETRAINING_FILE).read_text())
+    record = base_record(args.model)
+    if record is None:
+        raise SystemExit(f"{args.model} holds no {PRETRAINING_FILE}: pretrain_base did not make it")
     settings = BaseSettings(**record["settings"])
     with tempfile.TemporaryDirectory() as scratch:
         tokenizer = "shared" if settings.worlds else "own"
         world = build_world(args.seed, args.entities, Path(scratch) / "world", tokenizer)
-        if settings.worlds:
-            if args.seed in settings.pretraining_seeds():
-                raise SystemExit(f"the base pretrained on the world of seed {args.seed}")
-            if record.get("tokenizer") != tokenizer_fingerprint(world / "tokenizer"):
-                raise SystemExit(f"{args.model} was not pretrained with the shared tokenizer")
-        elif record.get("world") != world_fingerprint(world):
-            raise SystemExit(
-                f"{args.model} was not pretrained on the world of seed {args.seed} with "
-                f"{args.entities} entities: pass the --seed and --entities it was"
-            )
+        try:
+            check_base_world(args.model, world)
+        except NanosearchError as error:
+            raise SystemExit(str(error)) from error
         finder = MentionFinder(read_description(world)["mentions"])
         splits = {split: read_questions(world, split) for split in ("train", "dev")}
     probe = FirstQuery(args.model)

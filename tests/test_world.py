@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from nanosearch.cli import app
 from nanosearch.corpus import read_corpus
 from nanosearch.env import ChatFormat
+from nanosearch.errors import NanosearchError
 from nanosearch.rewards.answers import gold_answers
 from nanosearch.search import SearchEngine, build_index
 from nanosearch.tools import EngineTools
@@ -23,8 +24,10 @@ from nanosearch.world import build_world, generate_world, read_description, read
 from nanosearch.world.base import (
     BaseSettings,
     TranscriptSource,
+    check_base_world,
     format_only_episodes,
     pretrain_base,
+    world_fingerprint,
 )
 from nanosearch.world.generator import HOP_SHARES, KINDS
 from nanosearch.world.tokenizer import PROTOCOL_TAGS, SPECIAL_TOKENS
@@ -221,10 +224,17 @@ def test_the_format_only_base_stays_under_its_chance_bound(
         train, EngineTools(world_engine), read_description(world_dir)["mentions"], seed=0
     )
     base = pretrain_base(
-        [source], world_dir / "tokenizer", tmp_path / "base", BaseSettings(token_budget=1280)
+        [source],
+        world_dir / "tokenizer",
+        tmp_path / "base",
+        BaseSettings(token_budget=1280),
+        world=world_fingerprint(world_dir),
     )
     record = json.loads((base / "pretraining.json").read_text())
     assert record["loss_last"] < record["loss_first"] - 1.0
+    check_base_world(base, world_dir)
+    with pytest.raises(NanosearchError, match="not pretrained on the world of seed 4"):
+        check_base_world(base, build_world(4, ENTITIES, tmp_path / "another"))
     tests = read_questions(world_dir, "test")
     config = EnvConfig(max_turns=3, token_budget=1280, result_chars=600)
     chance = chance_level(world_dir, world_engine, tests, config)

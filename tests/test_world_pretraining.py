@@ -14,6 +14,7 @@ from nanosearch.world import build_world, generate_world, read_description
 from nanosearch.world.base import (
     BaseSettings,
     bundled_base,
+    check_base_world,
     pretrain_base,
     tokenizer_fingerprint,
 )
@@ -125,6 +126,11 @@ def test_a_base_of_fresh_worlds_never_sees_the_task_world(
     assert bundled_base(tokenizer, BaseSettings(worlds=3, world_entities=60)) is None
     with pytest.raises(ValueError, match="learn must be one of turns, all"):
         pretrain_base([], three / "tokenizer", tmp_path / "x", BaseSettings(learn="every"))
+    check_base_world(base, three)
+    own = build_world(3, 60, tmp_path / "own")
+    with pytest.raises(NanosearchError, match="not pretrained with this world's tokenizer"):
+        check_base_world(base, own)
+    check_base_world(tmp_path / "bases", own)  # a model pretrain_base did not make
 
 
 def test_a_world_base_of_fresh_worlds_needs_the_shared_tokenizer_and_another_seed(

@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from nanosearch.env.policy import shared_prefix
+from nanosearch.errors import NanosearchError
 from nanosearch.files import building
+from nanosearch.world.files import read_description
 from nanosearch.world.generator import PRETRAINING_SEED
 from nanosearch.world.transcripts import FormatOnlyPolicy, FormatOnlySettings, MentionFinder
 
@@ -269,6 +271,33 @@ def bundled_base(fingerprint: str, settings: BaseSettings) -> Path | None:
         if seen.get("tokenizer" if settings.worlds else "world") == fingerprint:
             return record.parent
     return None
+
+
+def base_record(model: str | Path) -> dict[str, Any] | None:
+    """What :func:`pretrain_base` recorded of a base (None for a model it did not make)."""
+    path = Path(model) / PRETRAINING_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def check_base_world(model: str | Path, world: str | Path) -> None:
+    """Refuse to measure a base on a world it was not made for: a base of the task world on
+    any other world, a base of fresh worlds on one of them or on a world of another tokenizer.
+    A model :func:`pretrain_base` did not make is taken as it is."""
+    record = base_record(model)
+    if record is None:
+        return
+    settings = BaseSettings(**record["settings"])
+    found = read_description(world)
+    if settings.worlds:
+        if found["seed"] in settings.pretraining_seeds():
+            raise NanosearchError(f"{model} pretrained on the world of seed {found['seed']}")
+        if record.get("tokenizer") != tokenizer_fingerprint(Path(world) / "tokenizer"):
+            raise NanosearchError(f"{model} was not pretrained with this world's tokenizer")
+    elif record.get("world") != world_fingerprint(world):
+        raise NanosearchError(
+            f"{model} was not pretrained on the world of seed {found['seed']} with "
+            f"{found['entities']} entities: measure it on the world it was"
+        )
 
 
 def copy_base(source: Path, out: str | Path) -> Path:

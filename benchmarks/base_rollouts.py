@@ -1,0 +1,156 @@
+"""Does a world base's sampled episode hold what reinforcement learning needs to learn from?
+
+    python benchmarks/base_rollouts.py [--model DIR] [--tokenizer own|shared] [--seed 0]
+        [--entities 600] [--questions 32] [--samples 8]
+
+DAPO learns only from a group whose rewards differ: in the correctness stage, a question one of
+whose ``--samples`` episodes (the recipe's ``num_generations``) answers right. A format-only base
+reaches a right answer in two steps, each of which its transcripts show: a query that finds the
+supporting passage, then an answer copied from the results. This plays one-hop training questions
+as training does (temperature 1, the recipe's turns and budget) and counts, per episode:
+
+- ``found``: the results hold a gold answer;
+- ``copied``: the answer is a string of the results (of the answered episodes);
+- ``correct``: exact match;
+- ``signal``: per question, at least one of its samples is correct (a group dynamic sampling
+  keeps).
+
+The baseline is the format-only transcripts' own distribution on the same questions and tools
+(:func:`nanosearch.world.base.format_only_episodes`, with the base's recorded draws): what the
+base would sample if it had learnt its transcripts exactly. The ratio is the base's figure over
+the transcripts'; a base whose ``copied`` ratio is far under 1 answers with names it makes up,
+and its groups rarely hold a right answer for RL to reinforce.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from nanosearch.assets import WORLD_BASES
+from nanosearch.corpus import read_corpus
+from nanosearch.env import ChatFormat, EnvConfig, run_episodes
+from nanosearch.env.policy import TransformersPolicy
+from nanosearch.errors import NanosearchError
+from nanosearch.models import load_model
+from nanosearch.protocol import Episode
+from nanosearch.rewards.answers import exact_match, gold_answers, normalize_answer
+from nanosearch.search import build_index
+from nanosearch.tools import EngineTools
+from nanosearch.world import build_world, read_description, read_questions
+from nanosearch.world.base import BaseSettings, base_record, check_base_world, format_only_episodes
+from nanosearch.world.files import TOKENIZERS
+from nanosearch.world.transcripts import FormatOnlySettings, MentionFinder
+
+MEASURES = ("found", "copied", "correct", "signal")
+
+
+def measure(episodes: list[Episode], examples: list[dict[str, Any]], samples: int) -> dict:
+    """The four measures of episodes played ``samples`` times per question, in question order
+    repeated (``examples`` holds each question once)."""
+    found = copied = answered = 0
+    right = [0] * len(examples)
+    for number, episode in enumerate(episodes):
+        example = examples[number % len(examples)]
+        golds = gold_answers(example)
+        results = normalize_answer(
+            " ".join(m["content"] for m in episode.messages if m["role"] == "tool")
+        )
+        found += any(normalize_answer(g) in results for g in golds)
+        if episode.answer:
+            answered += 1
+            copied += normalize_answer(episode.answer) in results
+            right[number % len(examples)] += exact_match(episode.answer, golds) > 0
+    return {
+        "found": found / len(episodes),
+        "copied": copied / max(answered, 1),
+        "correct": sum(right) / len(episodes),
+        "signal": sum(r > 0 for r in right) / len(examples),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=WORLD_BASES / "world-seed0-600")
+    parser.add_argument(
+        "--tokenizer",
+        choices=TOKENIZERS,
+        help="the world's tokenizer (default: the one the base's pretraining record implies)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the world measured on")
+    parser.add_argument("--entities", type=int, default=600)
+    parser.add_argument("--questions", type=int, default=32, help="one-hop training questions")
+    parser.add_argument("--samples", type=int, default=8, help="episodes per question")
+    parser.add_argument("--max-turns", type=int, default=3)
+    parser.add_argument("--context-tokens", type=int, default=1280)
+    parser.add_argument("--turn-tokens", type=int, default=60)
+    args = parser.parse_args()
+
+    record = base_record(args.model)
+    settings = BaseSettings(**record["settings"]) if record else BaseSettings()
+    tokenizer = args.tokenizer or ("shared" if settings.worlds else "own")
+    config = EnvConfig(
+        max_turns=args.max_turns,
+        token_budget=args.context_tokens,
+        result_chars=settings.result_chars,
+        turn_tokens=args.turn_tokens,
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        world = build_world(args.seed, args.entities, Path(scratch) / "world", tokenizer)
+        try:
+            check_base_world(args.model, world)
+        except NanosearchError as error:
+            raise SystemExit(str(error)) from error
+        engine = build_index(
+            read_corpus(world / "corpus.jsonl", progress=False),
+            Path(scratch) / "index",
+            progress=False,
+        )
+        tools = EngineTools(engine)
+        finder = MentionFinder(read_description(world)["mentions"])
+        one_hop = [q for q in read_questions(world, "train") if q["hops"] == 1]
+        examples = random.Random(0).sample(one_hop, min(args.questions, len(one_hop)))
+        played = examples * args.samples
+
+        model, tok = load_model(str(args.model))
+        model.eval()
+        chat = ChatFormat.from_tokenizer(tok)
+        started = time.perf_counter()
+        transcripts, _ = format_only_episodes(
+            played,
+            tools,
+            chat,
+            finder,
+            max_turns=args.max_turns,
+            token_budget=args.context_tokens,
+            result_chars=settings.result_chars,
+            seed=0,
+            settings=FormatOnlySettings(question_name=settings.question_name),
+        )
+        baseline_s = time.perf_counter() - started
+        policy = TransformersPolicy(model, tok, temperature=1.0, end_token_id=chat.eos_token_id)
+        started = time.perf_counter()
+        sampled = run_episodes(policy, tools, chat, played, config)
+        base_s = time.perf_counter() - started
+
+    expected, got = (
+        measure(transcripts, examples, args.samples),
+        measure(sampled, examples, args.samples),
+    )
+    print(
+        f"base {args.model.name} on the {tokenizer}-tokenizer world of seed {args.seed}: "
+        f"{len(examples)} one-hop training questions × {args.samples} episodes at temperature 1"
+    )
+    print(f"{'measure':8} {'transcripts':>11} {'base':>8} {'ratio':>7}")
+    for key in MEASURES:
+        ratio = got[key] / expected[key] if expected[key] else float("nan")
+        print(f"{key:8} {expected[key]:11.3f} {got[key]:8.3f} {ratio:7.2f}")
+    print(f"wall: transcripts {baseline_s:.0f} s, base {base_s:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
