@@ -91,6 +91,11 @@ def main() -> None:
     args = parser.parse_args()
 
     record = base_record(args.model)
+    if record is None and args.tokenizer is None:
+        raise SystemExit(
+            f"{args.model} holds no pretraining record to tell its world's tokenizer: "
+            "pass --tokenizer own or --tokenizer shared"
+        )
     settings = BaseSettings(**record["settings"]) if record else BaseSettings()
     tokenizer = args.tokenizer or ("shared" if settings.worlds else "own")
     config = EnvConfig(
