@@ -54,8 +54,8 @@ ENDINGS = {
 
 
 LEXICON_SEED = 123_456
-# words per kind: enough for a world of 1,500 entities (generator.SHARES), each word in about
-# two fifths of the 600-entity worlds; every one is a token of the shared tokenizer
+# words per kind: enough for a world of 1,502 entities (generator.lexicon_capacity), each word
+# in about two fifths of the 600-entity worlds; every one is a token of the shared tokenizer
 LEXICON_SIZES = {
     "country": 120,
     "city": 330,
