@@ -124,13 +124,12 @@ class WorldSection(Section):
 def within_lexicon(entities: int, where: str) -> None:
     """A shared-tokenizer world draws its names from the fixed lexicon, which names only so
     many entities: refuse more when the recipe is read, not once a run has started."""
-    from nanosearch.world.generator import lexicon_capacity
+    from nanosearch.world.generator import check_lexicon_holds
 
-    if entities > lexicon_capacity():
-        raise ValueError(
-            f"{where}: a world of the shared tokenizer draws its names from a lexicon that "
-            f"names at most {lexicon_capacity()} entities, got {entities}"
-        )
+    try:
+        check_lexicon_holds(entities)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from error
 
 
 class EvaluationSection(Section):

@@ -318,6 +318,15 @@ def lexicon_capacity() -> int:
     return total
 
 
+def check_lexicon_holds(entities: int) -> None:
+    """Refuse a lexicon world of more entities than the lexicon names."""
+    if entities > lexicon_capacity():
+        raise ValueError(
+            f"a world of lexicon names has at most {lexicon_capacity()} entities, "
+            f"got {entities}: lower the number of entities"
+        )
+
+
 def generate_world(
     seed: int = 0,
     entities: int = 600,
@@ -328,11 +337,8 @@ def generate_world(
     from: invented for it, or drawn from the fixed :func:`~nanosearch.world.names.lexicon`."""
     if names not in NAME_SOURCES:
         raise ValueError(f"names must be one of {', '.join(NAME_SOURCES)}, not {names!r}")
-    if names == "lexicon" and entities > lexicon_capacity():
-        raise ValueError(
-            f"a world of lexicon names has at most {lexicon_capacity()} entities, "
-            f"got {entities}: lower the number of entities"
-        )
+    if names == "lexicon":
+        check_lexicon_holds(entities)
     rng = random.Random(seed)
     counts = entity_counts(entities)
     words = name_counts(entities)
