@@ -55,8 +55,8 @@ def measure(episodes: list[Episode], examples: list[dict[str, Any]], samples: in
     found = copied = answered = 0
     right = [0] * len(examples)
     for number, episode in enumerate(episodes):
-        example = examples[number % len(examples)]
-        golds = gold_answers(example)
+        question = number % len(examples)
+        golds = gold_answers(examples[question])
         results = normalize_answer(
             " ".join(m["content"] for m in episode.messages if m["role"] == "tool")
         )
@@ -64,7 +64,7 @@ def measure(episodes: list[Episode], examples: list[dict[str, Any]], samples: in
         if episode.answer:
             answered += 1
             copied += normalize_answer(episode.answer) in results
-            right[number % len(examples)] += exact_match(episode.answer, golds) > 0
+            right[question] += exact_match(episode.answer, golds) > 0
     return {
         "found": found / len(episodes),
         "copied": copied / max(answered, 1),
