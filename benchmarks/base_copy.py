@@ -40,7 +40,6 @@ from nanosearch.world.base import PRETRAINING_FILE, BaseSettings, base_record, c
 from nanosearch.world.transcripts import (
     WORD,
     FormatOnlyPolicy,
-    FormatOnlySettings,
     MentionFinder,
     call,
 )
@@ -145,8 +144,9 @@ def main() -> None:
     for split, rows in splits.items():
         one_hop = [r for r in rows if r["hops"] == 1]
         rng.shuffle(one_hop)
-        draws = FormatOnlySettings(question_name=settings.question_name)
-        policy = FormatOnlyPolicy(probe.tokenizer, [], finder, max_turns=1, seed=0, settings=draws)
+        policy = FormatOnlyPolicy(
+            probe.tokenizer, [], finder, max_turns=1, seed=0, settings=settings.draws()
+        )
         found = measure(probe, policy, one_hop[: args.questions])
         for label, key in (("names", "names"), ("swapped word", "swap")):
             share, base = found[f"{key}_transcripts"], found[f"{key}_base"]

@@ -1,7 +1,7 @@
 """Does a world base's sampled episode hold what reinforcement learning needs to learn from?
 
     python benchmarks/base_rollouts.py [--model DIR] [--tokenizer own|shared] [--seed 0]
-        [--entities 600] [--questions 32] [--samples 8]
+        [--entities 600] [--questions 32] [--samples 8] [--answer-from results|top]
 
 DAPO learns only from a group whose rewards differ: in the correctness stage, a question one of
 whose ``--samples`` episodes (the recipe's ``num_generations``) answers right. A format-only base
@@ -28,6 +28,7 @@ import argparse
 import random
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ from nanosearch.tools import EngineTools
 from nanosearch.world import build_world, read_description, read_questions
 from nanosearch.world.base import BaseSettings, base_record, check_base_world, format_only_episodes
 from nanosearch.world.files import TOKENIZERS
-from nanosearch.world.transcripts import FormatOnlySettings, MentionFinder
+from nanosearch.world.transcripts import ANSWER_DRAWS, MentionFinder
 
 MEASURES = ("found", "copied", "correct", "signal")
 
@@ -81,6 +82,11 @@ def main() -> None:
         choices=TOKENIZERS,
         help="the world's tokenizer (default: the one the base's pretraining record implies)",
     )
+    parser.add_argument(
+        "--answer-from",
+        choices=ANSWER_DRAWS,
+        help="the transcripts' answer draw (default: the one the base's pretraining record holds)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="the world measured on")
     parser.add_argument("--entities", type=int, default=600)
     parser.add_argument("--questions", type=int, default=32, help="one-hop training questions")
@@ -97,6 +103,8 @@ def main() -> None:
             "pass --tokenizer own or --tokenizer shared"
         )
     settings = BaseSettings(**record["settings"]) if record else BaseSettings()
+    if args.answer_from:
+        settings = replace(settings, answer_from=args.answer_from)
     tokenizer = args.tokenizer or ("shared" if settings.worlds else "own")
     config = EnvConfig(
         max_turns=args.max_turns,
@@ -134,7 +142,7 @@ def main() -> None:
             token_budget=args.context_tokens,
             result_chars=settings.result_chars,
             seed=0,
-            settings=FormatOnlySettings(question_name=settings.question_name),
+            settings=settings.draws(),
         )
         baseline_s = time.perf_counter() - started
         policy = TransformersPolicy(model, tok, temperature=1.0, end_token_id=chat.eos_token_id)

@@ -31,7 +31,13 @@ from nanosearch.world.base import (
 )
 from nanosearch.world.generator import HOP_SHARES, KINDS
 from nanosearch.world.tokenizer import PROTOCOL_TAGS, SPECIAL_TOKENS
-from nanosearch.world.transcripts import MentionFinder, uniform_answer_chance
+from nanosearch.world.transcripts import (
+    RESULT,
+    TOP_ENTRY,
+    FormatOnlySettings,
+    MentionFinder,
+    uniform_answer_chance,
+)
 
 ENTITIES = 150
 
@@ -161,27 +167,43 @@ def _remember_tokenizer(world_dir: Path) -> None:
     _TOKENIZER_DIR[:] = [world_dir / "tokenizer"]
 
 
+@pytest.mark.parametrize("answer_from", ["results", "top"])
 def test_transcripts_round_trip_and_answer_from_the_results(
-    world_dir: Path, world_engine: SearchEngine, world_tokenizer: Any
+    answer_from: str, world_dir: Path, world_engine: SearchEngine, world_tokenizer: Any
 ) -> None:
     chat = ChatFormat.from_tokenizer(world_tokenizer)
     questions = read_questions(world_dir, "train")[:40]
+    finder = MentionFinder(read_description(world_dir)["mentions"])
     episodes, pools = format_only_episodes(
         questions,
         EngineTools(world_engine),
         chat,
-        MentionFinder(read_description(world_dir)["mentions"]),
+        finder,
         max_turns=3,
         token_budget=1280,
         result_chars=600,
         seed=0,
+        settings=FormatOnlySettings(answer_from=answer_from),
     )
-    for episode, pool in zip(episodes, pools, strict=True):
+    for question, episode, pool in zip(questions, episodes, pools, strict=True):
         assert episode.stop_reason == "answer" and episode.tool_calls
         assert episode.answer in pool
         text = world_tokenizer.decode(episode.prompt_ids + episode.completion_ids)
         again = world_tokenizer.encode(text, add_special_tokens=False)
         assert again == episode.prompt_ids + episode.completion_ids
+        if answer_from == "top":  # a copy of the top entry the model read last
+            shown = [r for r in RESULT.findall(text) if not r.startswith("No results")]
+            read = [r for r in shown if finder.find(r)]
+            if not read:
+                assert episode.answer in question["question"]
+            elif top := TOP_ENTRY.search(read[-1]):
+                assert pool == finder.find(top.group(1))
+            else:  # a fetched page
+                assert pool == finder.find(read[-1])
+    if answer_from == "top":
+        assert len({len(pool) for pool in pools}) > 1 and max(map(len, pools)) < 12
+    with pytest.raises(ValueError, match="answer_from must be one of results, top"):
+        FormatOnlySettings(answer_from="gold")
 
 
 def test_transcripts_do_not_depend_on_the_gold_answer(

@@ -60,6 +60,9 @@ class WorldBase(Section):
     world_entities: int = Field(default=600, ge=50)
     # chance that a query drawn from the question is one of its names, not a random span
     question_name: float = Field(default=0.0, ge=0, le=1)
+    # where a transcript's answer is drawn from: every result seen, or the top entry of the
+    # latest result (every answer a copy of what was last read; nanosearch.world.transcripts)
+    answer_from: Literal["results", "top"] = "results"
     # the loss on the model's own turns, or on every token after the system prompt
     learn: Literal["turns", "all"] = "turns"
     # start from the package's base pretrained on this very world with these very settings,

@@ -32,7 +32,12 @@ from nanosearch.errors import NanosearchError
 from nanosearch.files import building
 from nanosearch.world.files import read_description
 from nanosearch.world.generator import PRETRAINING_SEED
-from nanosearch.world.transcripts import FormatOnlyPolicy, FormatOnlySettings, MentionFinder
+from nanosearch.world.transcripts import (
+    ANSWER_DRAWS,
+    FormatOnlyPolicy,
+    FormatOnlySettings,
+    MentionFinder,
+)
 
 PRETRAINING_FILE = "pretraining.json"
 COMPLETE_MARK = ".complete"
@@ -68,7 +73,12 @@ class BaseSettings:
     worlds: int = 0  # fresh worlds to learn from instead of the task world (0: the task world)
     world_entities: int = 600  # entities per fresh world
     question_name: float = 0.0  # FormatOnlySettings.question_name
+    answer_from: str = "results"  # FormatOnlySettings.answer_from
     learn: str = "turns"  # the loss on the model's turns, or on "all" after the system prompt
+
+    def draws(self) -> FormatOnlySettings:
+        """How the base's transcripts draw their queries and answers."""
+        return FormatOnlySettings(question_name=self.question_name, answer_from=self.answer_from)
 
     def pretraining_seeds(self) -> range:
         """The seeds of the fresh worlds (empty when the base learns from the task world)."""
@@ -148,7 +158,7 @@ def pretrain_base(
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     chat = ChatFormat.from_tokenizer(tokenizer)
-    draws = FormatOnlySettings(question_name=settings.question_name)
+    draws = settings.draws()
     episodes = []
     for source in sources:
         examples = [q for q in source.questions for _ in range(settings.transcripts_per_question)]
@@ -207,8 +217,8 @@ def pretrain_base(
             f"format-only transcripts of {questions}: the real system prompt, "
             "the question, tool calls whose queries are random spans of the question, names "
             "the question holds or names seen in earlier results, the real engine's results, "
-            "and an answer drawn uniformly from the names and values in the results, never "
-            f"chosen with the gold answer; {LOSS_ON[settings.learn]}"
+            f"and {ANSWER_DRAWS[settings.answer_from]}, never chosen with the gold answer; "
+            f"{LOSS_ON[settings.learn]}"
         ),
         "settings": asdict(settings),
         "world": world,

@@ -8,6 +8,12 @@ showed. The gold answer is never looked at. A model pretrained on these transcri
 to call tools and answer, and answers about as well as chance: what makes it a searcher has to
 come from reinforcement learning.
 
+Where the answer is drawn from is :data:`ANSWER_DRAWS`' choice. With ``"top"`` every answer is a
+copy of what the model last read (the top entry of the latest result that showed one), so the
+one rule a base can learn about answers is to copy from its results; with ``"results"`` an
+episode whose searches all came back empty answers with any name of the world, and a base learns
+to make names up as well.
+
 The same policy with ``oracle_queries`` searches exactly the titles of the question's
 supporting passages and still answers uniformly: the accuracy of a uniform answerer given
 perfect retrieval, the bound a format-only base should stay under.
@@ -27,6 +33,14 @@ from nanosearch.tools import shown_ids
 
 RESULT = re.compile(r"<result>\n(.*?)\n</result>", re.DOTALL)
 WORD = re.compile(r"[A-Za-z0-9']+")
+TOP_ENTRY = re.compile(r"\n1\. (.*?)(?=\n\d+\. |\Z)", re.DOTALL)
+ANSWER_DRAWS = {
+    "results": "an answer drawn uniformly from the names and values in the results (any name of "
+    "the world when every search came back empty)",
+    "top": "an answer drawn uniformly from the names and values of the top entry of the latest "
+    "result that showed one (the question's names when none did; an empty result with turns "
+    "left is followed by another search)",
+}
 
 
 @dataclass(frozen=True)
@@ -36,6 +50,12 @@ class FormatOnlySettings:
     query_from_results: float = 0.5  # chance that a further search names something seen
     max_query_words: int = 4
     question_name: float = 0.0  # chance that a query from the question is one of its names
+    answer_from: str = "results"  # a key of ANSWER_DRAWS
+
+    def __post_init__(self) -> None:
+        if self.answer_from not in ANSWER_DRAWS:
+            choices = ", ".join(ANSWER_DRAWS)
+            raise ValueError(f"answer_from must be one of {choices}, not {self.answer_from!r}")
 
 
 class MentionFinder:
@@ -100,7 +120,8 @@ class FormatOnlyPolicy:
             return self.oracle_turn(request, example, seen)
         settings, rng = self.settings, self.rng
         last_turn = request.turn >= self.max_turns - 1
-        if request.turn > 0 and (last_turn or rng.random() < settings.answer_after_call):
+        answers = request.turn > 0 and (last_turn or rng.random() < settings.answer_after_call)
+        if answers and (last_turn or self.read_something(seen)):
             return self.answer(request.episode, seen)
         ids = shown_ids(seen[-1]) if seen else []
         if ids and rng.random() < settings.fetch:
@@ -136,10 +157,33 @@ class FormatOnlyPolicy:
         return " ".join(words[start : start + length])
 
     def answer(self, episode: int, seen: list[str]) -> str:
-        candidates = [m for text in seen for m in self.finder.find(text)]
-        candidates = list(dict.fromkeys(candidates)) or sorted(self.finder.names)
+        if self.settings.answer_from == "top":
+            candidates = self.top_candidates(episode, seen)
+        else:
+            candidates = [m for text in seen for m in self.finder.find(text)]
+            candidates = list(dict.fromkeys(candidates)) or sorted(self.finder.names)
         self.answer_pools[episode] = candidates
         return f"<answer>{self.rng.choice(candidates)}</answer>"
+
+    def read_something(self, seen: list[str]) -> bool:
+        """Whether an answer may follow: with ``answer_from="top"``, only a result that showed
+        something (an empty one is followed by another search while turns are left)."""
+        return self.settings.answer_from != "top" or bool(seen and self.top_mentions(seen[-1]))
+
+    def top_candidates(self, episode: int, seen: list[str]) -> list[str]:
+        """The mentions of the latest result that shows any, else the question's names, else
+        its words: always something in the episode's context."""
+        for text in reversed(seen):
+            if mentions := self.top_mentions(text):
+                return mentions
+        question = self.examples[episode]["question"]
+        return self.finder.names_in(question) or list(dict.fromkeys(WORD.findall(question)))
+
+    def top_mentions(self, text: str) -> list[str]:
+        """The names and values of a result list's top entry, or of a fetched page."""
+        if entry := TOP_ENTRY.search(text):
+            return self.finder.find(entry.group(1))
+        return [] if text.startswith("No results") else self.finder.find(text)
 
 
 def call(name: str, arguments: dict[str, Any]) -> str:
