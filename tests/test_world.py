@@ -24,6 +24,7 @@ from nanosearch.world import build_world, generate_world, read_description, read
 from nanosearch.world.base import (
     BaseSettings,
     TranscriptSource,
+    base_draws,
     check_base_world,
     format_only_episodes,
     pretrain_base,
@@ -232,6 +233,26 @@ def test_transcripts_do_not_depend_on_the_gold_answer(
 
 def test_uniform_chance_is_the_share_of_matching_candidates() -> None:
     assert uniform_answer_chance([(["Oslo", "Rome", "Oslo"], ["oslo"]), ([], ["x"])]) == 0.25
+
+
+def test_the_chance_level_is_that_of_the_bases_own_draws(
+    world_dir: Path, world_engine: SearchEngine, tmp_path: Path
+) -> None:
+    """A base whose answers copy the top entry has fewer candidates per answer, so a higher
+    chance level and bound, and the run reports those of the draws its record holds."""
+    from nanosearch.env import EnvConfig
+    from nanosearch.train.summary import chance_level
+
+    record = {"settings": {"answer_from": "top", "question_name": 0.5}}
+    (tmp_path / "pretraining.json").write_text(json.dumps(record))
+    assert base_draws(tmp_path) == FormatOnlySettings(question_name=0.5, answer_from="top")
+    assert base_draws(tmp_path / "elsewhere") == FormatOnlySettings()
+    tests = read_questions(world_dir, "test")
+    config = EnvConfig(max_turns=3, token_budget=1280, result_chars=600)
+    results = chance_level(world_dir, world_engine, tests, config)
+    top = chance_level(world_dir, world_engine, tests, config, draws=base_draws(tmp_path))
+    assert top["level"] > results["level"] and top["bound"] > results["bound"]
+    assert top["bound"] < 0.5
 
 
 @pytest.mark.slow

@@ -16,6 +16,8 @@ from nanosearch.tools import EngineTools
 from nanosearch.train.heldout import PREFIX, evaluate_policy, read_heldout
 from nanosearch.train.metrics import METRICS_FILE
 from nanosearch.train.recipe import Recipe
+from nanosearch.world.base import base_draws
+from nanosearch.world.transcripts import FormatOnlySettings
 
 BASE_FILE = "base-eval.json"
 SUMMARY_FILE = "summary.json"
@@ -47,11 +49,16 @@ def evaluate_checkpoint(
 
 
 def chance_level(
-    world: Path, engine: Any, examples: list[dict[str, Any]], config: EnvConfig, seed: int = 0
+    world: Path,
+    engine: Any,
+    examples: list[dict[str, Any]],
+    config: EnvConfig,
+    seed: int = 0,
+    draws: FormatOnlySettings | None = None,
 ) -> dict[str, float]:
-    """Exact match of the base's own transcript distribution on ``examples`` (``level``), and
-    of a uniform answer after oracle queries for the supporting passages (``bound``): both the
-    exact expectation over the answer draw, averaged over the questions."""
+    """Exact match of the base's own transcript distribution (its ``draws``) on ``examples``
+    (``level``), and of a uniform answer after oracle queries for the supporting passages
+    (``bound``): both the exact expectation over the answer draw, averaged over the questions."""
     from transformers import AutoTokenizer
 
     from nanosearch.rewards.answers import gold_answers
@@ -74,6 +81,7 @@ def chance_level(
             result_chars=config.result_chars,
             seed=seed,
             titles=titles,
+            settings=draws,
         )
         found[name] = uniform_answer_chance(
             [(pool, gold_answers(example)) for pool, example in zip(pools, examples, strict=True)]
@@ -105,7 +113,7 @@ def evaluate_base(
     if tests:
         found["test"] = evaluate_checkpoint(start, engine, tests, config)
     if world is not None and tests:
-        found["chance"] = chance_level(world, engine, tests, config)
+        found["chance"] = chance_level(world, engine, tests, config, draws=base_draws(start))
     found["wall_s"] = round(time.perf_counter() - started, 1)
     write_json(path, found)
     line = f"base: held-out dev EM {found['dev']['exact_match']:.1%}"

@@ -289,6 +289,13 @@ def base_record(model: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def base_draws(model: str | Path) -> FormatOnlySettings:
+    """How the transcripts a base learnt from were drawn (the defaults for a model
+    :func:`pretrain_base` did not make)."""
+    record = base_record(model)
+    return BaseSettings(**record["settings"]).draws() if record else FormatOnlySettings()
+
+
 def check_base_world(model: str | Path, world: str | Path) -> None:
     """Refuse to measure a base on a world it was not made for: a base of the task world on
     any other world, a base of fresh worlds on one of them or on a world of another tokenizer.
