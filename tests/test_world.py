@@ -19,7 +19,7 @@ from nanosearch.env import ChatFormat
 from nanosearch.errors import NanosearchError
 from nanosearch.rewards.answers import gold_answers
 from nanosearch.search import SearchEngine, build_index
-from nanosearch.tools import EngineTools
+from nanosearch.tools import EngineTools, shown_ids
 from nanosearch.world import build_world, generate_world, read_description, read_questions
 from nanosearch.world.base import (
     BaseSettings,
@@ -193,8 +193,7 @@ def test_transcripts_round_trip_and_answer_from_the_results(
         again = world_tokenizer.encode(text, add_special_tokens=False)
         assert again == episode.prompt_ids + episode.completion_ids
         if answer_from == "top":  # a copy of the top entry the model read last
-            shown = [r for r in RESULT.findall(text) if not r.startswith("No results")]
-            read = [r for r in shown if finder.find(r)]
+            read = [r for r in RESULT.findall(text) if shown_ids(r) and finder.find(r)]
             if not read:
                 assert episode.answer in question["question"]
             elif top := TOP_ENTRY.search(read[-1]):

@@ -180,10 +180,11 @@ class FormatOnlyPolicy:
         return self.finder.names_in(question) or list(dict.fromkeys(WORD.findall(question)))
 
     def top_mentions(self, text: str) -> list[str]:
-        """The names and values of a result list's top entry, or of a fetched page."""
+        """The names and values of a result list's top entry, or of a fetched page; none of a
+        result that shows no document (no hits, an error)."""
         if entry := TOP_ENTRY.search(text):
             return self.finder.find(entry.group(1))
-        return [] if text.startswith("No results") else self.finder.find(text)
+        return self.finder.find(text) if shown_ids(text) else []
 
 
 def call(name: str, arguments: dict[str, Any]) -> str:
