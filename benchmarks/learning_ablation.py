@@ -1,9 +1,10 @@
 """Held-out exact match of three RL settings on the same world and the same format-only base.
 
-    python benchmarks/learning_ablation.py [--seeds 3] [--steps 20] [--entities 600] [--out DIR]
+    python benchmarks/learning_ablation.py [--recipe PATH] [--seeds 3] [--steps 20 | 6,30,6]
+                                           [--entities 600] [--out DIR]
 
-Variants, each trained with `nanosearch train` from recipes/world-cpu with only the RL settings
-(and the training seed) changed:
+Variants, each trained with `nanosearch train` from a world recipe (recipes/world-cpu unless
+``--recipe`` names another) with only the RL settings (and the training seed) changed:
 
 - ``dapo``: the recipe as shipped (clip-higher 0.2/0.28 with several updates per generation
   batch, dynamic sampling on accuracy, token-level loss, overlong filtering and soft
@@ -23,6 +24,7 @@ GRPO's, measured in the same run; ``ablation.png`` plots the mean curves.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import statistics
@@ -32,7 +34,7 @@ from typing import Any
 
 import yaml
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "world-cpu" / "recipe.yaml"
+WORLD_CPU = Path(__file__).resolve().parents[1] / "recipes" / "world-cpu" / "recipe.yaml"
 # variant -> recipe section (or "stage_rewards", laid over every stage's rewards) -> changes
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     "dapo": {},
@@ -60,23 +62,46 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
 SHARED = ("world", "index", "base-model", "data")
 
 
-def recipe_for(variant: str, seed: int, steps: int, entities: int, directory: Path) -> Path:
-    recipe = yaml.safe_load(RECIPE.read_text())
+def stage_steps(text: str) -> list[int]:
+    """``20`` (every stage) or ``6,30,6`` (one budget per stage, in order)."""
+    try:
+        steps = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"steps must be integers, not {text!r}") from None
+    if any(step < 1 for step in steps):
+        raise argparse.ArgumentTypeError(f"every stage needs at least one step, not {text!r}")
+    return steps
+
+
+def per_stage(steps: list[int], stages: int) -> list[int]:
+    return steps * stages if len(steps) == 1 else steps
+
+
+def recipe_for(
+    base: Path, variant: str, seed: int, steps: list[int], entities: int, directory: Path
+) -> Path:
+    recipe = yaml.safe_load(base.read_text())
+    if len(steps) not in (1, len(recipe["stages"])):
+        raise SystemExit(
+            f"--steps gives {len(steps)} budgets; {base} has {len(recipe['stages'])} stages"
+        )
     recipe["world"]["entities"] = entities
     changes = dict(VARIANTS[variant])
     stage_rewards = changes.pop("stage_rewards", {})
     for section, values in changes.items():
         recipe.setdefault(section, {}).update(values)
     recipe["training"]["seed"] = seed
-    for stage in recipe["stages"]:
-        stage["steps"] = steps
+    for stage, budget in zip(
+        recipe["stages"], per_stage(steps, len(recipe["stages"])), strict=True
+    ):
+        stage["steps"] = budget
         stage["rewards"] = {**stage.get("rewards", {}), **stage_rewards}
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     return directory
 
 
-def prepare_shared(out: Path, steps: int, entities: int) -> Path:
+def prepare_shared(base: Path, out: Path, steps: list[int], entities: int) -> Path:
     """The world, index, data and base, once: a run with zero RL stages would do the same, so
     this is a stage-less copy of the recipe's preparation."""
     from nanosearch.train.curriculum import (
@@ -88,7 +113,7 @@ def prepare_shared(out: Path, steps: int, entities: int) -> Path:
     from nanosearch.train.recipe import load_recipe
 
     shared = out / "shared"
-    recipe = load_recipe(recipe_for("dapo", 0, steps, entities, out / "recipes" / "shared"))
+    recipe = load_recipe(recipe_for(base, "dapo", 0, steps, entities, out / "recipes" / "shared"))
     world = prepare_world(recipe, shared / "world", print)
     train = prepare_data(recipe, shared / "data", world=world).train
     engine = prepare_index(recipe, shared / "index", world=world)
@@ -96,15 +121,18 @@ def prepare_shared(out: Path, steps: int, entities: int) -> Path:
     return shared
 
 
-def run_variant(out: Path, shared: Path, variant: str, seed: int, steps: int, entities: int):
+def run_variant(
+    base: Path, out: Path, shared: Path, variant: str, seed: int, steps: list[int], entities: int
+):
     from nanosearch.train.curriculum import train_recipe
 
     run = out / "runs" / f"{variant}-seed{seed}"
     if not (run / "summary.json").is_file():
         shutil.rmtree(run, ignore_errors=True)
         for name in SHARED:
-            shutil.copytree(shared / name, run / name)
-        recipe = recipe_for(variant, seed, steps, entities, out / "recipes" / run.name)
+            if (shared / name).exists():  # no base-model when the recipe names its weights
+                shutil.copytree(shared / name, run / name)
+        recipe = recipe_for(base, variant, seed, steps, entities, out / "recipes" / run.name)
         started = time.perf_counter()
         train_recipe(recipe, run, resume=True, echo=print)
         (run / "wall_s.json").write_text(json.dumps(time.perf_counter() - started))
@@ -119,18 +147,27 @@ def curve(summary: dict[str, Any]) -> dict[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=20, help="steps per stage")
+    parser.add_argument("--recipe", type=Path, default=WORLD_CPU, help="a world recipe")
+    parser.add_argument(
+        "--steps",
+        type=stage_steps,
+        default=[20],
+        help="steps of every stage (20) or of each stage in order (6,30,6)",
+    )
     parser.add_argument("--entities", type=int, default=600)
     parser.add_argument("--out", type=Path, default=Path("runs/learning-ablation"))
     args = parser.parse_args()
-    shared = prepare_shared(args.out, args.steps, args.entities)
+    shared = prepare_shared(args.recipe, args.out, args.steps, args.entities)
     results: dict[str, list[tuple[dict[str, Any], float]]] = {}
     for variant in VARIANTS:
         for seed in range(args.seeds):
             print(f"--- {variant}, seed {seed}")
-            found = run_variant(args.out, shared, variant, seed, args.steps, args.entities)
+            found = run_variant(
+                args.recipe, args.out, shared, variant, seed, args.steps, args.entities
+            )
             results.setdefault(variant, []).append(found)
-    budgets = [args.steps * (i + 1) for i in range(3)]
+    stages = len(yaml.safe_load(args.recipe.read_text())["stages"])
+    budgets = list(itertools.accumulate(per_stage(args.steps, stages)))
     means: dict[str, dict[int, float]] = {}
     for variant, runs in results.items():
         curves = [curve(summary) for summary, _ in runs]
