@@ -352,6 +352,48 @@ def test_only_the_tokens_a_mask_keeps_are_learnt() -> None:
     assert found.item() != pytest.approx(batch_loss(model, None, rests, 0).item(), abs=1e-3)
 
 
+def test_a_tokens_weight_scales_its_loss() -> None:
+    """The loss is the weighted mean of the tokens' next-token losses: a token of weight 10
+    counts ten times, one of weight 0 not at all."""
+    import torch
+
+    from nanosearch.world.base import batch_loss
+
+    model = _tiny_language_model()
+    rests = [[5, 6, 7, 8, 9, 10], [11, 12, 13]]
+    weights = [[0, 0, 1, 1, 0, 10], [1, 0, 2]]
+    logits = model(input_ids=torch.tensor([rests[0], [*rests[1], 0, 0, 0]])).logits
+    each = torch.nn.functional.cross_entropy(
+        logits[:, :-1].transpose(1, 2), torch.tensor([rests[0][1:], [12, 13, 0, 0, 0]]),
+        reduction="none",
+    )  # fmt: skip
+    kept = torch.tensor([weights[0][1:], [0, 2, 0, 0, 0]], dtype=torch.float)
+    expected = (each * kept).sum() / kept.sum()
+    found = batch_loss(model, None, rests, 0, weights)
+    assert found.item() == pytest.approx(expected.item(), abs=1e-5)
+
+
+@pytest.mark.parametrize("learn", ["turns", "all"])
+def test_the_answer_weight_falls_on_the_final_answers_tokens(learn: str) -> None:
+    from types import SimpleNamespace
+
+    from nanosearch.world.base import token_weights
+
+    answer = 9  # the <answer> tag's id: tokens after the last one are the answer's
+    episode = SimpleNamespace(
+        prompt_ids=[1, 2, 3],
+        completion_ids=[4, 5, 6, 7, answer, 10, 11],
+        completion_mask=[1, 1, 0, 0, 1, 1, 1],
+    )
+    turns = [0, 0, 0, 1, 1, 0, 0, 1] if learn == "turns" else [1] * 8
+    plain = token_weights(episode, BaseSettings(learn=learn), answer)
+    weighted = token_weights(episode, BaseSettings(learn=learn, answer_weight=10), answer)
+    assert plain == [*turns, 1, 1]
+    assert weighted == [*turns, 10, 10]
+    no_answer = SimpleNamespace(prompt_ids=[1], completion_ids=[4, 5], completion_mask=[1, 1])
+    assert token_weights(no_answer, BaseSettings(answer_weight=10), answer) == [0, 1, 1]
+
+
 def _tiny_language_model() -> Any:
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM

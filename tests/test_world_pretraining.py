@@ -103,7 +103,7 @@ def test_a_base_of_fresh_worlds_never_sees_the_task_world(
 
     three, _ = shared_worlds
     settings = BaseSettings(
-        worlds=2, world_entities=60, question_name=0.5, batch_size=32, learn="all"
+        worlds=2, world_entities=60, question_name=0.5, batch_size=32, learn="all", answer_weight=10
     )
     base = pretrain_base(
         pretraining_sources(settings, tmp_path / "scratch"),
@@ -118,6 +118,7 @@ def test_a_base_of_fresh_worlds_never_sees_the_task_world(
     assert record["transcripts"] == questions
     assert record["world"] is None and "seeds 10000 to 10001" in record["what_it_saw"]
     assert "every token after the system prompt" in record["what_it_saw"]
+    assert "the final answer's tokens weighted ×10" in record["what_it_saw"]
     assert record["loss_last"] < record["loss_first"]
     monkeypatch.setattr(nanosearch.assets, "WORLD_BASES", tmp_path / "bases")
     tokenizer = tokenizer_fingerprint(three / "tokenizer")

@@ -65,6 +65,8 @@ class WorldBase(Section):
     answer_from: Literal["results", "top"] = "results"
     # the loss on the model's own turns, or on every token after the system prompt
     learn: Literal["turns", "all"] = "turns"
+    # loss weight of the final answer's tokens: the one copy a transcript makes from its results
+    answer_weight: float = Field(default=1.0, gt=0)
     # start from the package's base pretrained on this very world with these very settings,
     # when it ships one (nanosearch.assets.WORLD_BASES); false pretrains it in the run
     bundled: bool = True

@@ -75,6 +75,7 @@ class BaseSettings:
     question_name: float = 0.0  # FormatOnlySettings.question_name
     answer_from: str = "results"  # FormatOnlySettings.answer_from
     learn: str = "turns"  # the loss on the model's turns, or on "all" after the system prompt
+    answer_weight: float = 1.0  # loss weight of the final answer's tokens, relative to the rest
 
     def draws(self) -> FormatOnlySettings:
         """How the base's transcripts draw their queries and answers."""
@@ -177,11 +178,10 @@ def pretrain_base(
         if progress is not None and settings.worlds:
             progress(f"base pretraining: {len(episodes)} transcripts played")
     sequences = [e.prompt_ids + e.completion_ids for e in episodes]
-    learnt = (
-        [[0] * len(e.prompt_ids) + e.completion_mask for e in episodes]
-        if settings.learn == "turns"
-        else None
-    )
+    answer_id = tokenizer.convert_tokens_to_ids("<answer>")
+    if settings.answer_weight != 1.0 and answer_id in (None, tokenizer.unk_token_id):
+        raise ValueError("answer_weight needs a tokenizer with <answer> as one token (a world's)")
+    weights = [token_weights(e, settings, answer_id) for e in episodes]
     config = Qwen3Config(
         vocab_size=len(tokenizer),
         hidden_size=settings.hidden_size,
@@ -201,7 +201,7 @@ def pretrain_base(
     model = Qwen3ForCausalLM(config)
     state = out.with_name(out.name + STATE_SUFFIX)
     losses = train_language_model(
-        model, sequences, tokenizer.pad_token_id, settings, progress, learnt=learnt, state=state
+        model, sequences, tokenizer.pad_token_id, settings, progress, weights=weights, state=state
     )
     model.generation_config.eos_token_id = chat.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -218,7 +218,7 @@ def pretrain_base(
             "the question, tool calls whose queries are random spans of the question, names "
             "the question holds or names seen in earlier results, the real engine's results, "
             f"and {ANSWER_DRAWS[settings.answer_from]}, never chosen with the gold answer; "
-            f"{LOSS_ON[settings.learn]}"
+            f"{LOSS_ON[settings.learn]}{answer_weighting(settings.answer_weight)}"
         ),
         "settings": asdict(settings),
         "world": world,
@@ -326,19 +326,39 @@ def copy_base(source: Path, out: str | Path) -> Path:
     return out
 
 
+def token_weights(episode: Any, settings: BaseSettings, answer_id: int) -> list[float]:
+    """The loss weight of each token of a transcript: 1 on what ``settings.learn`` learns (the
+    model's turns, or every token), 0 elsewhere, and ``settings.answer_weight`` on the final
+    answer's tokens (after its last ``<answer>`` tag, which keeps 1)."""
+    sequence = episode.prompt_ids + episode.completion_ids
+    if settings.learn == "turns":
+        weights = [0.0] * len(episode.prompt_ids) + [float(m) for m in episode.completion_mask]
+    else:
+        weights = [1.0] * len(sequence)
+    if settings.answer_weight != 1.0 and answer_id in episode.completion_ids:
+        start = len(sequence) - sequence[::-1].index(answer_id)
+        weights[start:] = [w * settings.answer_weight for w in weights[start:]]
+    return weights
+
+
+def answer_weighting(weight: float) -> str:
+    return f", the final answer's tokens weighted ×{weight:g}" if weight != 1.0 else ""
+
+
 def train_language_model(
     model: Any,
     sequences: list[list[int]],
     pad_id: int,
     settings: BaseSettings,
     progress: Callable[[str], None] | None = None,
-    learnt: list[list[int]] | None = None,
+    weights: list[list[float]] | None = None,
     state: Path | None = None,
 ) -> list[float]:
-    """Next-token prediction on the tokens after the prefix all sequences share (those ``learnt``
-    marks 1, when given), in length-sorted batches with a cosine learning rate; returns the
-    loss of each step. With ``state``, the weights, optimizer and step are saved there every
-    :data:`SAVE_EVERY` steps and a state saved with the same settings and data is resumed.
+    """Next-token prediction on the tokens after the prefix all sequences share, each token's
+    loss weighted by ``weights`` (all 1 when not given), in length-sorted batches with a cosine
+    learning rate; returns the loss of each step. With ``state``, the model, optimizer and step
+    are saved there every :data:`SAVE_EVERY` steps and a state saved with the same settings and
+    data is resumed.
 
     The shared prefix (the system prompt: two thirds of a transcript's tokens) is run once per
     batch and its keys and values repeated for every row, gradients included: the same update
@@ -350,7 +370,7 @@ def train_language_model(
     keep = max(shared_prefix(sequences) - 1, 0)  # the last shared token predicts the first other
     prefix = torch.tensor([sequences[0][:keep]]) if keep else None
     rests = [s[keep:] for s in sequences]
-    masks = [m[keep:] for m in learnt] if learnt is not None else None
+    kept = [w[keep:] for w in weights] if weights is not None else None
     order = sorted(range(len(rests)), key=lambda i: len(rests[i]))
     batches = [
         order[i : i + settings.batch_size] for i in range(0, len(order), settings.batch_size)
@@ -387,7 +407,7 @@ def train_language_model(
                 prefix,
                 [rests[i] for i in batch],
                 pad_id,
-                None if masks is None else [masks[i] for i in batch],
+                None if kept is None else [kept[i] for i in batch],
             )
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -428,31 +448,34 @@ def batch_loss(
     prefix: Any,
     rests: Sequence[Sequence[int]],
     pad_id: int,
-    masks: Sequence[Sequence[int]] | None = None,
+    weights: Sequence[Sequence[float]] | None = None,
 ) -> Any:
-    """Mean next-token loss of ``rests``, each continuing the token tensor ``prefix`` (1 × P,
-    or None), right-padded, on the tokens whose ``masks`` entry is 1 (all when None); the
-    prefix is run once and its keys and values repeated per row."""
+    """Next-token loss of ``rests``, each continuing the token tensor ``prefix`` (1 × P, or
+    None), right-padded: the mean over their tokens weighted by ``weights`` (0 drops a token;
+    every token 1 when None). The prefix is run once and its keys and values repeated per
+    row."""
     import torch
 
     keep = 0 if prefix is None else prefix.shape[1]
     width = max(len(r) for r in rests)
     ids = torch.full((len(rests), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(rests), width), -100, dtype=torch.long)
+    weight = torch.zeros((len(rests), width))
     attention = torch.zeros((len(rests), keep + width), dtype=torch.long)
     attention[:, :keep] = 1
     for row, rest in enumerate(rests):
-        tokens = torch.tensor(list(rest))
-        ids[row, : len(tokens)] = tokens
-        labels[row, : len(tokens)] = tokens
-        if masks is not None:
-            labels[row, : len(tokens)][torch.tensor(list(masks[row])) == 0] = -100
-        attention[row, keep : keep + len(tokens)] = 1
+        ids[row, : len(rest)] = torch.tensor(list(rest))
+        weight[row, : len(rest)] = torch.tensor(list(weights[row])) if weights else 1.0
+        attention[row, keep : keep + len(rest)] = 1
     cache = None
     if prefix is not None:
         cache = model(input_ids=prefix, use_cache=True).past_key_values
         cache.batch_repeat_interleave(len(rests))
-    return model(input_ids=ids, attention_mask=attention, past_key_values=cache, labels=labels).loss
+    logits = model(input_ids=ids, attention_mask=attention, past_key_values=cache).logits
+    losses = torch.nn.functional.cross_entropy(
+        logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten(), reduction="none"
+    )
+    weight = weight[:, 1:].flatten()
+    return (losses * weight).sum() / weight.sum()
 
 
 def is_complete_base(directory: str | Path) -> bool:
