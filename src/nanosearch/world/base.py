@@ -145,8 +145,9 @@ def pretrain_base(
     :func:`world_fingerprint`, when the base learns from it) is recorded in its
     ``pretraining.json``, with the tokenizer's :func:`tokenizer_fingerprint`.
 
-    Every :data:`SAVE_EVERY` steps the pretraining state is saved beside ``out``; a run killed
-    meanwhile resumes from it when called again with the same settings."""
+    It runs on the GPU when there is one. Every :data:`SAVE_EVERY` steps the pretraining state
+    is saved beside ``out``; a run killed meanwhile resumes from it when called again with the
+    same settings."""
     import torch
     from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
 
@@ -198,7 +199,7 @@ def pretrain_base(
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(settings.seed)
-    model = Qwen3ForCausalLM(config)
+    model = Qwen3ForCausalLM(config).to("cuda" if torch.cuda.is_available() else "cpu")
     state = out.with_name(out.name + STATE_SUFFIX)
     losses = train_language_model(
         model, sequences, tokenizer.pad_token_id, settings, progress, weights=weights, state=state
@@ -229,6 +230,7 @@ def pretrain_base(
         "loss_first": losses[0] if losses else None,
         "loss_last": losses[-1] if losses else None,
         "wall_s": round(time.perf_counter() - started, 1),
+        "device": model.device.type,
     }
     with building(out) as staging:
         model.save_pretrained(staging)
@@ -368,7 +370,8 @@ def train_language_model(
 
     rng = random.Random(settings.seed)
     keep = max(shared_prefix(sequences) - 1, 0)  # the last shared token predicts the first other
-    prefix = torch.tensor([sequences[0][:keep]]) if keep else None
+    device = next(model.parameters()).device
+    prefix = torch.tensor([sequences[0][:keep]], device=device) if keep else None
     rests = [s[keep:] for s in sequences]
     kept = [w[keep:] for w in weights] if weights is not None else None
     order = sorted(range(len(rests)), key=lambda i: len(rests[i]))
@@ -385,7 +388,7 @@ def train_language_model(
     identity["tokens"] = sum(len(s) for s in sequences)
     losses: list[float] = []
     if state is not None and state.is_file():
-        saved = torch.load(state, weights_only=False)
+        saved = torch.load(state, weights_only=False, map_location=device)
         if saved["identity"] == identity:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
@@ -470,6 +473,8 @@ def batch_loss(
     if prefix is not None:
         cache = model(input_ids=prefix, use_cache=True).past_key_values
         cache.batch_repeat_interleave(len(rests))
+    device = next(model.parameters()).device
+    ids, attention, weight = ids.to(device), attention.to(device), weight.to(device)
     logits = model(input_ids=ids, attention_mask=attention, past_key_values=cache).logits
     losses = torch.nn.functional.cross_entropy(
         logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten(), reduction="none"
