@@ -160,6 +160,9 @@ def pretrain_base(
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     chat = ChatFormat.from_tokenizer(tokenizer)
+    answer_id = tokenizer.convert_tokens_to_ids("<answer>")
+    if settings.answer_weight != 1.0 and answer_id in (None, tokenizer.unk_token_id):
+        raise ValueError("answer_weight needs a tokenizer with <answer> as one token (a world's)")
     draws = settings.draws()
     episodes = []
     for source in sources:
@@ -179,10 +182,8 @@ def pretrain_base(
         if progress is not None and settings.worlds:
             progress(f"base pretraining: {len(episodes)} transcripts played")
     sequences = [e.prompt_ids + e.completion_ids for e in episodes]
-    answer_id = tokenizer.convert_tokens_to_ids("<answer>")
-    if settings.answer_weight != 1.0 and answer_id in (None, tokenizer.unk_token_id):
-        raise ValueError("answer_weight needs a tokenizer with <answer> as one token (a world's)")
     weights = [token_weights(e, settings, answer_id) for e in episodes]
+    del episodes  # their other fields would double the memory of a long pretraining
     config = Qwen3Config(
         vocab_size=len(tokenizer),
         hidden_size=settings.hidden_size,
