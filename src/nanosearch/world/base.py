@@ -481,7 +481,7 @@ def batch_loss(
         logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten(), reduction="none"
     )
     weight = weight[:, 1:].flatten()
-    return (losses * weight).sum() / weight.sum()
+    return (losses * weight).sum() / weight.sum().clamp(min=1e-9)  # 0 when nothing is learnt
 
 
 def is_complete_base(directory: str | Path) -> bool:
