@@ -20,6 +20,11 @@ The baseline is the format-only transcripts' own distribution on the same questi
 base would sample if it had learnt its transcripts exactly. The ratio is the base's figure over
 the transcripts'; a base whose ``copied`` ratio is far under 1 answers with names it makes up,
 and its groups rarely hold a right answer for RL to reinforce.
+
+Why it does shows teacher-forced on the transcripts themselves, at their ``<answer>`` tag: the
+base's probability of the drawn answer's first token and its mass on the first tokens of all
+the candidates the answer was drawn from, against a uniform copy of those candidates (1 over
+their number, and 1).
 """
 
 from __future__ import annotations
@@ -72,6 +77,36 @@ def measure(episodes: list[Episode], examples: list[dict[str, Any]], samples: in
         "correct": sum(right) / len(episodes),
         "signal": sum(r > 0 for r in right) / len(examples),
     }
+
+
+def answer_copy(
+    model: Any, tokenizer: Any, transcripts: list[Any], pools: list[list[str]]
+) -> tuple[list[float], list[float], int] | None:
+    """Mean (drawn answer, candidates) probability at each transcript's ``<answer>`` tag and the
+    same for a uniform copy of the candidates; None when ``<answer>`` is not one token."""
+    import torch
+
+    tag = tokenizer.convert_tokens_to_ids("<answer>")
+    if tag in (None, tokenizer.unk_token_id):
+        return None
+    device = next(model.parameters()).device
+    base, uniform, counted = [0.0, 0.0], [0.0, 1.0], 0
+    with torch.no_grad():
+        for episode, pool in zip(transcripts, pools, strict=True):
+            ids = episode.prompt_ids + episode.completion_ids
+            if not pool or tag not in ids:
+                continue
+            at = len(ids) - ids[::-1].index(tag)
+            logits = model(input_ids=torch.tensor([ids[:at]], device=device)).logits[0, -1]
+            probability = logits.float().softmax(-1)
+            firsts = {tokenizer.encode(c, add_special_tokens=False)[0] for c in pool}
+            base[0] += probability[ids[at]].item()
+            base[1] += sum(probability[t].item() for t in firsts)
+            uniform[0] += 1 / len(firsts)
+            counted += 1
+    if not counted:
+        return None
+    return [b / counted for b in base], [uniform[0] / counted, 1.0], counted
 
 
 def main() -> None:
@@ -133,7 +168,7 @@ def main() -> None:
         model.eval()
         chat = ChatFormat.from_tokenizer(tok)
         started = time.perf_counter()
-        transcripts, _ = format_only_episodes(
+        transcripts, pools = format_only_episodes(
             played,
             tools,
             chat,
@@ -145,6 +180,7 @@ def main() -> None:
             settings=settings.draws(),
         )
         baseline_s = time.perf_counter() - started
+        copy = answer_copy(model, tok, transcripts, pools)
         policy = TransformersPolicy(model, tok, temperature=1.0, end_token_id=chat.eos_token_id)
         started = time.perf_counter()
         sampled = run_episodes(policy, tools, chat, played, config)
@@ -162,6 +198,12 @@ def main() -> None:
     for key in MEASURES:
         ratio = got[key] / expected[key] if expected[key] else float("nan")
         print(f"{key:8} {expected[key]:11.3f} {got[key]:8.3f} {ratio:7.2f}")
+    if copy is not None:
+        (drawn, candidates), (uniform, _), counted = copy
+        print(f"\nteacher-forced at the <answer> tag of {counted} transcripts (first tokens)")
+        print(f"{'probability of':16} {'uniform copy':>12} {'base':>8} {'ratio':>7}")
+        print(f"{'the drawn answer':16} {uniform:12.3f} {drawn:8.3f} {drawn / uniform:7.2f}")
+        print(f"{'any candidate':16} {1.0:12.3f} {candidates:8.3f} {candidates:7.2f}")
     print(f"wall: transcripts {baseline_s:.0f} s, base {base_s:.0f} s")
 
 
