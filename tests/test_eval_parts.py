@@ -358,3 +358,25 @@ def test_qa_sets_are_named_prefixed_and_scored(tmp_path: Path) -> None:
     assert scores["questions"] == 3
     assert scores["em"] == pytest.approx(1 / 3) and scores["cover_em"] == pytest.approx(2 / 3)
     assert 1 / 3 < scores["f1"] < 2 / 3
+
+
+def test_report_of_other_questions_is_titled_by_them_without_simpleqa_figures(
+    tmp_path: Path,
+) -> None:
+    run = sample_run(tmp_path / "world-base", ["correct", "incorrect"])
+    info = json.loads((run / "run.json").read_text())
+    info["dataset"] = {"source": "test.jsonl", "questions": 2}
+    (run / "run.json").write_text(json.dumps(info))
+    md, page, _ = write_report([run], tmp_path / "out")
+    text = md.read_text()
+    assert text.startswith("# Evaluation report: test.jsonl")
+    assert "Published figures" not in text and "83.2" not in text and "By topic" not in text
+    assert "| EM % |" in text and "| 0.500 | 50.0 | 1.00 |" in text  # F1, then exact match
+    html = page.read_text()
+    assert "<h1>Evaluation report: test.jsonl</h1>" in html and 'class="published"' not in html
+    simpleqa = sample_run(tmp_path / "simpleqa", ["correct"])
+    md, _, _ = write_report([run, simpleqa], tmp_path / "both")
+    text = md.read_text()
+    assert text.startswith("# Evaluation report: SimpleQA; test.jsonl")
+    assert "Published figures (not measured here)" in text and "**simpleqa**" in text
+    assert "**world-base**" not in text

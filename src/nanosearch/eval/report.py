@@ -1,5 +1,7 @@
 """``nanosearch report``: runs of ``nanosearch eval`` side by side, next to the figures the
-Jan-nano report published (shown as published, never as measured).
+Jan-nano report published (shown as published, never as measured). The published SimpleQA
+figures stand beside SimpleQA runs only: a report of other questions (a QA JSONL, a world's
+test split) is titled with what it asked and compared with nothing it did not.
 
 Writes ``report.md`` (tables), ``report.html`` (the tables, then one row per question with its
 trajectory, every tool call and result, behind a click) and ``report.png`` (accuracy per run
@@ -41,6 +43,9 @@ PUBLISHED_QA: tuple[tuple[str, tuple[float, ...]], ...] = (
 )
 
 
+SIMPLEQA = "SimpleQA"
+
+
 @dataclass
 class Run:
     label: str
@@ -55,6 +60,27 @@ class Run:
             str(self.info.get("grader", "unknown"))
         ]
         return ", ".join(GRADER_NAMES.get(n, f"LLM judge {n.removeprefix('llm:')}") for n in names)
+
+    @property
+    def benchmark(self) -> str:
+        """What the run asked: SimpleQA (also a run recorded before ``run.json`` said), the QA
+        sets of ``eval qa``, or the name of the QA JSONL file ``eval simpleqa --data`` read."""
+        dataset = self.info.get("dataset") or {}
+        if dataset.get("task") == "qa":
+            return ", ".join(sorted(dataset.get("sets") or {})) or "QA"
+        source = str(dataset.get("source") or "")
+        return source if source.endswith((".jsonl", ".jsonl.gz")) else SIMPLEQA
+
+
+def asks_simpleqa(runs: list[Run]) -> bool:
+    return any(run.benchmark == SIMPLEQA for run in runs)
+
+
+def report_title(runs: list[Run]) -> str:
+    asked = sorted({run.benchmark for run in runs})
+    if asked == [SIMPLEQA]:
+        return "SimpleQA evaluation report"
+    return f"Evaluation report: {'; '.join(asked)}"
 
 
 def load_run(path: Path) -> Run:
@@ -104,6 +130,7 @@ def _summary_cells(run: Run) -> list[str]:
         f"{_pct(s['accuracy'])} [{_pct(low)}, {_pct(high)}]",
         _pct(s["accuracy_given_attempted"]),
         f"{s['f1']:.3f}",
+        _pct(s["qa"]["em"]),
         f"{costs['tool_calls']:.2f}",
         f"{costs['turns']:.2f}",
         f"{costs['tokens']:.0f}",
@@ -111,6 +138,7 @@ def _summary_cells(run: Run) -> list[str]:
     ]
 
 
+ACCURACY = "accuracy % [95% CI]"
 SUMMARY_HEADER = [
     "run",
     "agent",
@@ -121,9 +149,10 @@ SUMMARY_HEADER = [
     "correct",
     "incorrect",
     "not attempted",
-    "accuracy % [95% CI]",
+    ACCURACY,
     "given attempted %",
     "F1",
+    "EM %",  # exact match against the gold and its aliases, as training's held-out evaluation
     "tool calls/q",
     "turns/q",
     "tokens/q",
@@ -170,24 +199,27 @@ def published_qa_rows() -> list[list[str]]:
 
 def markdown(runs: list[Run]) -> str:
     parts = [
-        "# SimpleQA evaluation report",
+        f"# {report_title(runs)}",
         "",
         "## Measured runs",
         "",
         "Every run names the grader that produced its grades.",
         "",
         _md_table(SUMMARY_HEADER, [_summary_cells(run) for run in runs]),
-        "",
-        "## Published figures (not measured here)",
-        "",
-        "SimpleQA accuracy with MCP tools as published in the Jan-nano technical report, for "
-        "reference only: these rows were not produced by this harness.",
-        "",
-        _md_table(
-            ["system (published)", "accuracy %"],
-            [[name, f"{value:.1f}"] for name, value in PUBLISHED],
-        ),
     ]
+    if asks_simpleqa(runs):
+        parts += [
+            "",
+            "## Published figures (not measured here)",
+            "",
+            "SimpleQA accuracy with MCP tools as published in the Jan-nano technical report, for "
+            "reference only: these rows were not produced by this harness.",
+            "",
+            _md_table(
+                ["system (published)", "accuracy %"],
+                [[name, f"{value:.1f}"] for name, value in PUBLISHED],
+            ),
+        ]
     if qa := qa_rows(runs):
         parts += [
             "",
@@ -202,9 +234,12 @@ def markdown(runs: list[Run]) -> str:
             "",
             _md_table(PUBLISHED_QA_HEADER, published_qa_rows()),
         ]
+    simpleqa_runs = [run for run in runs if run.benchmark == SIMPLEQA]
     for field, title in (("by_topic", "topic"), ("by_answer_type", "answer type")):
+        if not simpleqa_runs:  # only SimpleQA's rows have a topic and an answer type
+            break
         parts += ["", f"## By {title}", ""]
-        for run in runs:
+        for run in simpleqa_runs:
             groups = run.summary[field]
             parts += [
                 f"**{run.label}**",
@@ -287,11 +322,11 @@ def html_report(runs: list[Run], chart: str = "report.png") -> str:
     )
     published_rows = "".join(
         f'<tr class="published"><td>{_esc(name)} <span class="badge">published</span></td>'
-        + "<td></td>" * 8
+        + "<td></td>" * (SUMMARY_HEADER.index(ACCURACY) - 1)
         + f"<td>{value:.1f} (published, not measured)</td>"
-        + "<td></td>" * 6
+        + "<td></td>" * (len(SUMMARY_HEADER) - SUMMARY_HEADER.index(ACCURACY) - 1)
         + "</tr>"
-        for name, value in PUBLISHED
+        for name, value in published(runs)
     )
     header = "".join(f"<th>{_esc(h)}</th>" for h in SUMMARY_HEADER)
     sections = []
@@ -335,18 +370,28 @@ def html_report(runs: list[Run], chart: str = "report.png") -> str:
             "<th>prediction</th><th>grade</th><th>tool calls</th><th>turns</th>"
             "<th>latency s</th><th>trajectory</th></tr>" + "".join(rows) + "</table>"
         )
+    title = report_title(runs)
+    legend = (
+        "; grey rows are figures <b>published</b> in the Jan-nano report, shown for reference "
+        "and not measured here"
+        if asks_simpleqa(runs)
+        else ""
+    )
     return (
-        '<!doctype html><html><head><meta charset="utf-8"><title>SimpleQA report</title>'
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{_esc(title)}</title>'
         f"<style>{STYLE}</style></head><body>"
-        "<h1>SimpleQA evaluation report</h1>"
-        "<p>Measured runs, each with the grader that produced it; grey rows are figures "
-        "<b>published</b> in the Jan-nano report, shown for reference and not measured "
-        "here.</p>"
+        f"<h1>{_esc(title)}</h1>"
+        f"<p>Measured runs, each with the grader that produced it{legend}.</p>"
         f'<table class="summary"><tr>{header}</tr>{summary_rows}{published_rows}</table>'
         f'<img src="{_esc(chart)}" alt="accuracy per run" style="max-width: 900px">'
         + "".join(sections)
         + "</body></html>"
     )
+
+
+def published(runs: list[Run]) -> tuple[tuple[str, float], ...]:
+    """The published SimpleQA figures, where some run asked SimpleQA (none otherwise)."""
+    return PUBLISHED if asks_simpleqa(runs) else ()
 
 
 def bar_chart(runs: list[Run], path: Path) -> None:
@@ -355,9 +400,10 @@ def bar_chart(runs: list[Run], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [run.label for run in runs] + [f"{name}\n(published)" for name, _ in PUBLISHED]
+    shown = published(runs)
+    labels = [run.label for run in runs] + [f"{name}\n(published)" for name, _ in shown]
     measured = [100 * run.summary["accuracy"] for run in runs]
-    published = [value for _, value in PUBLISHED]
+    figures = [value for _, value in shown]
     errors = [
         [100 * (r.summary["accuracy"] - r.summary["accuracy_ci95"][0]) for r in runs],
         [100 * (r.summary["accuracy_ci95"][1] - r.summary["accuracy"]) for r in runs],
@@ -366,18 +412,22 @@ def bar_chart(runs: list[Run], path: Path) -> None:
     axes.bar(range(len(runs)), measured, color="tab:blue", yerr=errors, capsize=4)
     axes.bar(
         range(len(runs), len(labels)),
-        published,
+        figures,
         color="lightgrey",
         hatch="//",
         edgecolor="grey",
     )
-    values = measured + published
+    values = measured + figures
     for x, value in enumerate(values):
         axes.text(x, value + 1, f"{value:.1f}", ha="center", fontsize=8)
     axes.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
-    axes.set_ylabel("SimpleQA accuracy (%)")
+    axes.set_ylabel(f"{SIMPLEQA} accuracy (%)" if shown else "accuracy (%)")
     axes.set_ylim(0, 105)
-    axes.set_title("Measured runs (blue, 95% CI) and published figures (grey, not measured)")
+    axes.set_title(
+        "Measured runs (blue, 95% CI) and published figures (grey, not measured)"
+        if shown
+        else "Measured runs (95% CI)"
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
