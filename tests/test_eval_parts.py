@@ -380,3 +380,19 @@ def test_report_of_other_questions_is_titled_by_them_without_simpleqa_figures(
     assert text.startswith("# Evaluation report: SimpleQA; test.jsonl")
     assert "Published figures (not measured here)" in text and "**simpleqa**" in text
     assert "**world-base**" not in text
+
+
+def test_a_qa_run_of_other_sets_is_shown_without_search_r1s_figures(tmp_path: Path) -> None:
+    run = sample_run(tmp_path / "world", ["correct", "incorrect"])
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    (run / "results.jsonl").write_text(
+        "".join(json.dumps({**row, "dataset": "world-test"}) + "\n" for row in rows)
+    )
+    info = json.loads((run / "run.json").read_text())
+    info["dataset"] = {"task": "qa", "sets": {"world-test": 2}, "questions": 2}
+    (run / "run.json").write_text(json.dumps(info))
+    md, page, _ = write_report([run], tmp_path / "out")
+    text = md.read_text()
+    assert text.startswith("# Evaluation report: world-test")
+    assert "| world | world-test | 2 | 50.0 |" in text and "Published" not in text
+    assert "Search-R1" not in page.read_text() and 'class="published"' not in page.read_text()

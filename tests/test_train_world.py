@@ -158,8 +158,8 @@ def test_the_demo_reports_the_base_and_the_trained_model_on_the_test_split(
         assert record["limits"]["max_turns"] == 4  # the recipe's held-out limits
     report = (tmp_path / "demo" / "eval" / "report.md").read_text()
     assert "base-model" in report and "/model" in report
-    assert report.startswith("# Evaluation report: test.jsonl")  # not SimpleQA's figures
-    assert "Published figures" not in report and "| EM % |" in report
+    assert report.startswith("# Evaluation report: world-test")  # not SimpleQA's figures
+    assert "Published" not in report and "| EM % |" in report  # nor Search-R1's
     again = run_cli(*command, "--questions", "3")
     assert again.returncode == 0, again.stderr
     rows = (tmp_path / "demo" / "eval" / "trained" / "results.jsonl").read_text().splitlines()

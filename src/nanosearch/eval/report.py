@@ -1,7 +1,8 @@
 """``nanosearch report``: runs of ``nanosearch eval`` side by side, next to the figures the
 Jan-nano report published (shown as published, never as measured). The published SimpleQA
-figures stand beside SimpleQA runs only: a report of other questions (a QA JSONL, a world's
-test split) is titled with what it asked and compared with nothing it did not.
+figures stand beside SimpleQA runs only, and Search-R1's beside runs of its QA sets: a report
+of other questions (a QA JSONL, a world's test split) is titled with what it asked and compared
+with nothing it did not.
 
 Writes ``report.md`` (tables), ``report.html`` (the tables, then one row per question with its
 trajectory, every tool call and result, behind a click) and ``report.png`` (accuracy per run
@@ -70,6 +71,11 @@ class Run:
             return ", ".join(sorted(dataset.get("sets") or {})) or "QA"
         source = str(dataset.get("source") or "")
         return source if source.endswith((".jsonl", ".jsonl.gz")) else SIMPLEQA
+
+
+def asks_published_qa(runs: list[Run]) -> bool:
+    """Whether some run asked a QA set Search-R1 published figures for."""
+    return any(name in QA_SETS for run in runs for name in run.summary.get("by_dataset") or {})
 
 
 def asks_simpleqa(runs: list[Run]) -> bool:
@@ -229,11 +235,14 @@ def markdown(runs: list[Run]) -> str:
             "each the best over the gold answers, per data set.",
             "",
             _md_table(QA_HEADER, qa),
-            "",
-            f"Published exact match % (not measured here; {SEARCH_R1_SOURCE}):",
-            "",
-            _md_table(PUBLISHED_QA_HEADER, published_qa_rows()),
         ]
+        if asks_published_qa(runs):
+            parts += [
+                "",
+                f"Published exact match % (not measured here; {SEARCH_R1_SOURCE}):",
+                "",
+                _md_table(PUBLISHED_QA_HEADER, published_qa_rows()),
+            ]
     simpleqa_runs = [run for run in runs if run.benchmark == SIMPLEQA]
     for field, title in (("by_topic", "topic"), ("by_answer_type", "answer type")):
         if not simpleqa_runs:  # only SimpleQA's rows have a topic and an answer type
@@ -343,8 +352,12 @@ def html_report(runs: list[Run], chart: str = "report.png") -> str:
             "<h2>QA benchmarks</h2><p>Exact match, cover exact match and token F1 per data "
             "set.</p>"
             + table(QA_HEADER, qa)
-            + f"<p>Published exact match %, not measured here ({_esc(SEARCH_R1_SOURCE)}):</p>"
-            + table(PUBLISHED_QA_HEADER, published_qa_rows(), ' class="published"')
+            + (
+                f"<p>Published exact match %, not measured here ({_esc(SEARCH_R1_SOURCE)}):</p>"
+                + table(PUBLISHED_QA_HEADER, published_qa_rows(), ' class="published"')
+                if asks_published_qa(runs)
+                else ""
+            )
         )
     for run in runs:
         rows = []
