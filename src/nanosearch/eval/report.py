@@ -78,10 +78,6 @@ def asks_published_qa(runs: list[Run]) -> bool:
     return any(name in QA_SETS for run in runs for name in run.summary.get("by_dataset") or {})
 
 
-def asks_simpleqa(runs: list[Run]) -> bool:
-    return any(run.benchmark == SIMPLEQA for run in runs)
-
-
 def report_title(runs: list[Run]) -> str:
     asked = sorted({run.benchmark for run in runs})
     if asked == [SIMPLEQA]:
@@ -213,7 +209,7 @@ def markdown(runs: list[Run]) -> str:
         "",
         _md_table(SUMMARY_HEADER, [_summary_cells(run) for run in runs]),
     ]
-    if asks_simpleqa(runs):
+    if shown := published(runs):
         parts += [
             "",
             "## Published figures (not measured here)",
@@ -223,7 +219,7 @@ def markdown(runs: list[Run]) -> str:
             "",
             _md_table(
                 ["system (published)", "accuracy %"],
-                [[name, f"{value:.1f}"] for name, value in PUBLISHED],
+                [[name, f"{value:.1f}"] for name, value in shown],
             ),
         ]
     if qa := qa_rows(runs):
@@ -387,7 +383,7 @@ def html_report(runs: list[Run], chart: str = "report.png") -> str:
     legend = (
         "; grey rows are figures <b>published</b> in the Jan-nano report, shown for reference "
         "and not measured here"
-        if asks_simpleqa(runs)
+        if published_rows
         else ""
     )
     return (
@@ -404,7 +400,7 @@ def html_report(runs: list[Run], chart: str = "report.png") -> str:
 
 def published(runs: list[Run]) -> tuple[tuple[str, float], ...]:
     """The published SimpleQA figures, where some run asked SimpleQA (none otherwise)."""
-    return PUBLISHED if asks_simpleqa(runs) else ()
+    return PUBLISHED if any(run.benchmark == SIMPLEQA for run in runs) else ()
 
 
 def bar_chart(runs: list[Run], path: Path) -> None:
