@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import torch
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
+from nanosearch.world.base import batch_loss
+
 MARK, SECOND, ANSWER = 1, 2, 3  # the top entry's mark, the second entry's, the answer tag
 FILLER = range(10, 400)  # frequent tokens, as the passages' common words
 FIRST_NAME = 400  # names are the tokens from here on, each rare as a lexicon word
@@ -82,14 +84,10 @@ def train(args: argparse.Namespace, task: Task, copy: bool) -> list[float]:
     masses = []
     for step in range(1, args.steps + 1):
         rows = [sequence(rng, task) for _ in range(args.batch)]
-        ids = torch.tensor([[*s, rng.choice(c if copy else a)] for s, c, a in rows])
-        logits = model(input_ids=ids).logits[:, :-1]
-        losses = torch.nn.functional.cross_entropy(
-            logits.transpose(1, 2), ids[:, 1:], reduction="none"
-        )
-        weights = torch.ones_like(losses) if args.loss == "all" else torch.zeros_like(losses)
-        weights[:, -1] = 10.0
-        ((losses * weights).sum() / weights.sum()).backward()
+        ids = [[*s, rng.choice(c if copy else a)] for s, c, a in rows]
+        rest = 1.0 if args.loss == "all" else 0.0
+        weights = [[rest] * (len(row) - 1) + [10.0] for row in ids]
+        batch_loss(model, None, ids, 0, weights).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         warmup.step()
