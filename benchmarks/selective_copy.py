@@ -2,7 +2,7 @@
 
     python benchmarks/selective_copy.py [--hidden 128] [--layers 4] [--heads 2] [--kv-heads 1]
         [--head-dim 64] [--names 1500] [--candidates 5] [--distractors 5] [--steps 1000]
-        [--batch 16] [--lr 3e-3] [--every 200] [--loss answer|all]
+        [--batch 16] [--lr 3e-3] [--every 200] [--loss answer|all] [--grade STEPS]
 
 A format-only transcript answers with a uniform pick among the names of its latest result's top
 entry (``answer_from: top``): to learn it, a base attends from ``<answer>`` to a handful of rare
@@ -13,6 +13,12 @@ the transcripts' shape: filler tokens, a marked entry of filler holding ``--cand
 drawn from ``--names``, a second entry holding ``--distractors`` other names, then the answer
 tag, whose next token is a uniform pick among the candidates. The loss is on the answer alone
 (``--loss all``: on every token, the answer weighted ×10, as ``answer_weight: 10``).
+
+How hard the copy is depends on how many candidates the answer was drawn from: one is learnt at
+once, five (about the 4.4 names and values of a world transcript's top entry) not at all in the
+same steps. ``--grade STEPS`` trains a curriculum: the training answers' pool starts at one
+candidate and grows by one every STEPS steps up to ``--candidates``; the held-out sequences
+always hold ``--candidates``.
 
 The baseline is measured in the same run: the same model trained on the same sequences, but
 answered with a name that is not in the sequence, so that all it can learn is that an answer is
@@ -61,6 +67,14 @@ def sequence(rng: random.Random, task: Task) -> tuple[list[int], list[int], list
     return [*prefix, MARK, *entries[0], SECOND, *entries[1], ANSWER], candidates, absent
 
 
+def pool(step: int, task: Task, grade: int) -> Task:
+    """The task of training step ``step`` (from 1): ``task``, or under a curriculum of ``grade``
+    steps per candidate, as many candidates as the curriculum has reached."""
+    if not grade:
+        return task
+    return Task(task.names, min(task.candidates, 1 + (step - 1) // grade), task.distractors)
+
+
 def train(args: argparse.Namespace, task: Task, copy: bool) -> list[float]:
     """Candidate mass at the answer tag on held-out sequences, every ``args.every`` steps."""
     rng = random.Random(0)
@@ -83,7 +97,7 @@ def train(args: argparse.Namespace, task: Task, copy: bool) -> list[float]:
     tests = [sequence(random.Random(10**6 + i), task) for i in range(TEST_SEQUENCES)]
     masses = []
     for step in range(1, args.steps + 1):
-        rows = [sequence(rng, task) for _ in range(args.batch)]
+        rows = [sequence(rng, pool(step, task, args.grade)) for _ in range(args.batch)]
         ids = [[*s, rng.choice(c if copy else a)] for s, c, a in rows]
         rest = 1.0 if args.loss == "all" else 0.0
         weights = [[rest] * (len(row) - 1) + [10.0] for row in ids]
@@ -121,6 +135,12 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--every", type=int, default=200)
     parser.add_argument("--loss", choices=("answer", "all"), default="answer")
+    parser.add_argument(
+        "--grade",
+        type=int,
+        default=0,
+        help="steps per candidate of a curriculum from one to --candidates (0: none)",
+    )
     args = parser.parse_args()
     task = Task(args.names, args.candidates, args.distractors)
 
@@ -135,6 +155,7 @@ def main() -> None:
         f"{args.kv_heads} key/value heads of {args.head_dim}; {args.names} names, "
         f"{args.candidates} candidates, {args.distractors} distractors; batch {args.batch}, "
         f"lr {args.lr:g}, loss on {'the answer' if args.loss == 'answer' else 'every token'}"
+        + (f"; curriculum of {args.grade} steps per candidate" if args.grade else "")
     )
     print(f"{'step':>6} {'copy task':>10} {'baseline':>10} {'ratio':>7}  (uniform copy: 1.000)")
     for number, (mass, control) in enumerate(zip(copied, baseline, strict=True), start=1):
