@@ -152,6 +152,10 @@ def test_the_4b_recipe_has_the_reports_stages() -> None:
             {"protocol": "hermes", "world": {}, "model": {"world_base": {}}},
             "transcripts of the xml protocol",
         ),
+        (
+            {"world": {}, "model": {"world_base": {"shorter_results": [300, 200]}}},
+            "shorter_results must rise",
+        ),
     ],
 )
 def test_a_bad_recipe_fails_naming_the_key(

@@ -443,6 +443,59 @@ def test_a_killed_pretraining_resumes_to_the_same_weights(
         assert torch.allclose(a, b, atol=1e-6)
 
 
+def test_shorter_results_show_fewer_candidates_to_answer_from(
+    world_dir: Path, world_engine: SearchEngine, world_tokenizer: Any
+) -> None:
+    """The curriculum's point: the top entry of a result cut at 100 characters shows about
+    one name to answer with, of one cut at 600 four or more."""
+    settings = BaseSettings(result_chars=600, shorter_results=[100, 200])
+    assert settings.shorter_results == (100, 200)  # as a record's JSON gives them back
+    assert settings.result_budgets() == [100, 200, 600]
+    assert BaseSettings().result_budgets() == [600]
+    for wrong in ([200, 100], [100, 600], [32]):
+        with pytest.raises(ValueError, match="shorter_results must rise"):
+            BaseSettings(shorter_results=wrong)
+    one_hop = [q for q in read_questions(world_dir, "train") if q["hops"] == 1][:40]
+    mean_pool = {}
+    for chars in (100, 600):
+        _, pools = format_only_episodes(
+            one_hop,
+            EngineTools(world_engine),
+            ChatFormat.from_tokenizer(world_tokenizer),
+            MentionFinder(read_description(world_dir)["mentions"]),
+            max_turns=3,
+            token_budget=1280,
+            result_chars=chars,
+            seed=0,
+            settings=FormatOnlySettings(answer_from="top"),
+        )
+        mean_pool[chars] = sum(len(set(p)) for p in pools) / len(pools)
+    assert mean_pool[100] < 1.5 and mean_pool[600] > 4
+
+
+def test_a_graded_pretraining_learns_each_level_in_turn_in_its_first_epoch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nanosearch.world import base
+
+    grades = [i % 3 for i in range(12)]
+    sequences = [[1, 2, 3, 100 + g, *range(10 + i, 13 + i % 4)] for i, g in enumerate(grades)]
+    seen: list[set[int]] = []
+    real_loss = base.batch_loss
+
+    def recording(model: Any, prefix: Any, rests: Any, *args: Any) -> Any:
+        seen.append({row[1] - 100 for row in rests})  # rests start at the last shared token
+        return real_loss(model, prefix, rests, *args)
+
+    monkeypatch.setattr(base, "batch_loss", recording)
+    settings = BaseSettings(epochs=2, batch_size=2)
+    base.train_language_model(_tiny_language_model(), sequences, 0, settings, grades=grades)
+    assert all(len(levels) == 1 for levels in seen)  # a batch holds one level
+    first, second = [min(s) for s in seen[:6]], [min(s) for s in seen[6:]]
+    assert first == [0, 0, 1, 1, 2, 2]
+    assert sorted(second) == first
+
+
 def test_a_state_of_other_settings_is_not_resumed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

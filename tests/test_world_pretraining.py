@@ -103,7 +103,13 @@ def test_a_base_of_fresh_worlds_never_sees_the_task_world(
 
     three, _ = shared_worlds
     settings = BaseSettings(
-        worlds=2, world_entities=60, question_name=0.5, batch_size=32, learn="all", answer_weight=10
+        worlds=2,
+        world_entities=60,
+        question_name=0.5,
+        batch_size=32,
+        learn="all",
+        answer_weight=10,
+        shorter_results=(100,),
     )
     base = pretrain_base(
         pretraining_sources(settings, tmp_path / "scratch"),
@@ -119,6 +125,8 @@ def test_a_base_of_fresh_worlds_never_sees_the_task_world(
     assert record["world"] is None and "seeds 10000 to 10001" in record["what_it_saw"]
     assert "every token after the system prompt" in record["what_it_saw"]
     assert "the final answer's tokens weighted ×10" in record["what_it_saw"]
+    assert "results cut at 100 or 600 characters" in record["what_it_saw"]
+    assert record["settings"]["shorter_results"] == [100]
     assert record["loss_last"] < record["loss_first"]
     monkeypatch.setattr(nanosearch.assets, "WORLD_BASES", tmp_path / "bases")
     tokenizer = tokenizer_fingerprint(three / "tokenizer")

@@ -67,6 +67,10 @@ class WorldBase(Section):
     learn: Literal["turns", "all"] = "turns"
     # loss weight of the final answer's tokens: the one copy a transcript makes from its results
     answer_weight: float = Field(default=1.0, gt=0)
+    # result characters of a first-epoch curriculum, shortest first, before result_chars:
+    # short results show few names, and a copy among few is learnt first
+    # (BaseSettings.result_budgets)
+    shorter_results: list[int] = Field(default_factory=list)
     # start from the package's base pretrained on this very world with these very settings,
     # when it ships one (nanosearch.assets.WORLD_BASES); false pretrains it in the run
     bundled: bool = True
@@ -75,6 +79,13 @@ class WorldBase(Section):
     def lexicon_holds_names(self) -> WorldBase:
         if self.worlds:
             within_lexicon(self.world_entities, "model.world_base.world_entities")
+        return self
+
+    @model_validator(mode="after")
+    def results_rise(self) -> WorldBase:
+        from nanosearch.world.base import check_result_budgets
+
+        check_result_budgets(self.shorter_results, self.result_chars)
         return self
 
     def settings(self) -> dict[str, Any]:

@@ -76,14 +76,39 @@ class BaseSettings:
     answer_from: str = "results"  # FormatOnlySettings.answer_from
     learn: str = "turns"  # the loss on the model's turns, or on "all" after the system prompt
     answer_weight: float = 1.0  # loss weight of the final answer's tokens, relative to the rest
+    shorter_results: tuple[int, ...] = ()  # a first-epoch curriculum's result characters
+
+    def __post_init__(self) -> None:
+        check_result_budgets(self.shorter_results, self.result_chars)
+        object.__setattr__(self, "shorter_results", tuple(self.shorter_results))  # from JSON
 
     def draws(self) -> FormatOnlySettings:
         """How the base's transcripts draw their queries and answers."""
         return FormatOnlySettings(question_name=self.question_name, answer_from=self.answer_from)
 
+    def result_budgets(self) -> list[int]:
+        """The result characters the transcripts are played with, in equal shares, shortest
+        first: ``shorter_results``, then ``result_chars``.
+
+        A transcript's answer is a copy of one of the names and values its latest result's top
+        entry showed, and a copy among five is learnt far more slowly than among one or two
+        (``benchmarks/selective_copy.py --grade``). A result cut short shows few (the top
+        entry's title and about one name at 100 characters): with ``shorter_results`` the first
+        epoch learns the copy from short results first, the rule of the draw unchanged."""
+        return [*self.shorter_results, self.result_chars]
+
     def pretraining_seeds(self) -> range:
         """The seeds of the fresh worlds (empty when the base learns from the task world)."""
         return range(PRETRAINING_SEED, PRETRAINING_SEED + self.worlds)
+
+
+def check_result_budgets(shorter_results: Sequence[int], result_chars: int) -> None:
+    budgets = [*shorter_results, result_chars]
+    if any(b < 64 for b in budgets) or budgets != sorted(set(budgets)):
+        raise ValueError(
+            "shorter_results must rise, each of at least 64 characters and under "
+            f"result_chars ({result_chars}), not {list(shorter_results)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -164,21 +189,24 @@ def pretrain_base(
     if settings.answer_weight != 1.0 and answer_id in (None, tokenizer.unk_token_id):
         raise ValueError("answer_weight needs a tokenizer with <answer> as one token (a world's)")
     draws = settings.draws()
-    episodes = []
+    budgets = settings.result_budgets()
+    episodes, grades = [], []
     for source in sources:
         examples = [q for q in source.questions for _ in range(settings.transcripts_per_question)]
-        played, _ = format_only_episodes(
-            examples,
-            source.tools,
-            chat,
-            MentionFinder(source.mentions),
-            max_turns=settings.max_turns,
-            token_budget=settings.token_budget,
-            result_chars=settings.result_chars,
-            seed=source.seed,
-            settings=draws,
-        )
-        episodes += played
+        for grade, result_chars in enumerate(budgets):
+            played, _ = format_only_episodes(
+                examples[grade :: len(budgets)],
+                source.tools,
+                chat,
+                MentionFinder(source.mentions),
+                max_turns=settings.max_turns,
+                token_budget=settings.token_budget,
+                result_chars=result_chars,
+                seed=source.seed + grade,
+                settings=draws,
+            )
+            episodes += played
+            grades += [grade] * len(played)
         if progress is not None and settings.worlds:
             progress(f"base pretraining: {len(episodes)} transcripts played")
     sequences = [e.prompt_ids + e.completion_ids for e in episodes]
@@ -203,7 +231,14 @@ def pretrain_base(
     model = Qwen3ForCausalLM(config).to("cuda" if torch.cuda.is_available() else "cpu")
     state = out.with_name(out.name + STATE_SUFFIX)
     losses = train_language_model(
-        model, sequences, tokenizer.pad_token_id, settings, progress, weights=weights, state=state
+        model,
+        sequences,
+        tokenizer.pad_token_id,
+        settings,
+        progress,
+        weights=weights,
+        state=state,
+        grades=grades if settings.shorter_results else None,
     )
     model.generation_config.eos_token_id = chat.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -221,6 +256,7 @@ def pretrain_base(
             "the question holds or names seen in earlier results, the real engine's results, "
             f"and {ANSWER_DRAWS[settings.answer_from]}, never chosen with the gold answer; "
             f"{LOSS_ON[settings.learn]}{answer_weighting(settings.answer_weight)}"
+            f"{result_grading(budgets)}"
         ),
         "settings": asdict(settings),
         "world": world,
@@ -279,7 +315,11 @@ def bundled_base(fingerprint: str, settings: BaseSettings) -> Path | None:
     wanted = asdict(settings)
     for record in sorted(WORLD_BASES.glob(f"*/{PRETRAINING_FILE}")):
         seen = json.loads(record.read_text())
-        if {**asdict(BaseSettings()), **seen.get("settings", {})} != wanted:
+        try:
+            made_with = BaseSettings(**seen.get("settings", {}))
+        except (TypeError, ValueError):  # a setting since removed, or a record edited by hand
+            continue
+        if asdict(made_with) != wanted:
             continue
         if seen.get("tokenizer" if settings.worlds else "world") == fingerprint:
             return record.parent
@@ -348,6 +388,16 @@ def answer_weighting(weight: float) -> str:
     return f", the final answer's tokens weighted ×{weight:g}" if weight != 1.0 else ""
 
 
+def result_grading(budgets: Sequence[int]) -> str:
+    if len(budgets) < 2:
+        return ""
+    shorter = ", ".join(str(b) for b in budgets[:-1])
+    return (
+        f"; results cut at {shorter} or {budgets[-1]} characters in equal shares, the first "
+        "epoch learning them shortest first"
+    )
+
+
 def train_language_model(
     model: Any,
     sequences: list[list[int]],
@@ -356,12 +406,15 @@ def train_language_model(
     progress: Callable[[str], None] | None = None,
     weights: list[list[float]] | None = None,
     state: Path | None = None,
+    grades: Sequence[int] | None = None,
 ) -> list[float]:
     """Next-token prediction on the tokens after the prefix all sequences share, each token's
     loss weighted by ``weights`` (all 1 when not given), in length-sorted batches with a cosine
-    learning rate; returns the loss of each step. With ``state``, the model, optimizer and step
-    are saved there every :data:`SAVE_EVERY` steps and a state saved with the same settings and
-    data is resumed.
+    learning rate; returns the loss of each step. With ``grades`` (a curriculum level per
+    sequence), a batch holds one level and the first epoch takes the levels in order, each
+    level's batches shuffled; later epochs shuffle them all. With ``state``, the model,
+    optimizer and step are saved there every :data:`SAVE_EVERY` steps and a state saved with
+    the same settings and data is resumed.
 
     The shared prefix (the system prompt: two thirds of a transcript's tokens) is run once per
     batch and its keys and values repeated for every row, gradients included: the same update
@@ -376,9 +429,16 @@ def train_language_model(
     rests = [s[keep:] for s in sequences]
     kept = [w[keep:] for w in weights] if weights is not None else None
     order = sorted(range(len(rests)), key=lambda i: len(rests[i]))
-    batches = [
-        order[i : i + settings.batch_size] for i in range(0, len(order), settings.batch_size)
+    levels = (
+        [[i for i in order if grades[i] == level] for level in sorted(set(grades))]
+        if grades
+        else [order]
+    )
+    by_level = [
+        [ids[i : i + settings.batch_size] for i in range(0, len(ids), settings.batch_size)]
+        for ids in levels
     ]
+    batches = [batch for level in by_level for batch in level]
     total = len(batches) * settings.epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -400,9 +460,15 @@ def train_language_model(
     done = len(losses)
     model.train()
     step = 0
-    for _ in range(settings.epochs):
-        rng.shuffle(batches)
-        for batch in batches:
+    for epoch in range(settings.epochs):
+        if epoch == 0 and len(by_level) > 1:
+            for level in by_level:
+                rng.shuffle(level)
+            plan = [batch for level in by_level for batch in level]
+        else:
+            rng.shuffle(batches)
+            plan = batches
+        for batch in plan:
             step += 1
             if step <= done:
                 continue
