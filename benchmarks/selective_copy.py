@@ -3,6 +3,7 @@
     python benchmarks/selective_copy.py [--hidden 128] [--layers 4] [--heads 2] [--kv-heads 1]
         [--head-dim 64] [--names 1500] [--candidates 5] [--distractors 5] [--steps 1000]
         [--batch 16] [--lr 3e-3] [--every 200] [--loss answer|all] [--grade STEPS]
+        [--repeats ROWS]
 
 A format-only transcript answers with a uniform pick among the names of its latest result's top
 entry (``answer_from: top``): to learn it, a base attends from ``<answer>`` to a handful of rare
@@ -20,6 +21,11 @@ same steps. ``--grade STEPS`` trains a curriculum: the training answers' pool st
 candidate and grows by one every STEPS steps up to ``--candidates``; the held-out sequences
 always hold ``--candidates``.
 
+``--repeats ROWS`` adds to every batch ROWS rows of random tokens said twice, the loss on the
+repeat (``world.base.copy_span_batch``, as ``copy_spans`` adds to a base's pretraining): the
+in-context copying any pretrained language model has, which the transcripts alone teach far
+too slowly.
+
 The baseline is measured in the same run: the same model trained on the same sequences, but
 answered with a name that is not in the sequence, so that all it can learn is that an answer is
 a name. The table gives, at each checkpoint, the probability mass at the answer tag on the
@@ -36,7 +42,7 @@ from dataclasses import dataclass
 import torch
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
-from nanosearch.world.base import batch_loss
+from nanosearch.world.base import batch_loss, copy_span_batch
 
 MARK, SECOND, ANSWER = 1, 2, 3  # the top entry's mark, the second entry's, the answer tag
 FILLER = range(10, 400)  # frequent tokens, as the passages' common words
@@ -101,6 +107,11 @@ def train(args: argparse.Namespace, task: Task, copy: bool) -> list[float]:
         ids = [[*s, rng.choice(c if copy else a)] for s, c, a in rows]
         rest = 1.0 if args.loss == "all" else 0.0
         weights = [[rest] * (len(row) - 1) + [10.0] for row in ids]
+        if args.repeats:
+            spans, span_weights = copy_span_batch(
+                rng, range(10, FIRST_NAME + task.names), args.repeats
+            )
+            ids, weights = ids + spans, weights + span_weights
         batch_loss(model, None, ids, 0, weights).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -141,6 +152,9 @@ def main() -> None:
         default=0,
         help="steps per candidate of a curriculum from one to --candidates (0: none)",
     )
+    parser.add_argument(
+        "--repeats", type=int, default=0, help="rows of random tokens said twice per batch"
+    )
     args = parser.parse_args()
     task = Task(args.names, args.candidates, args.distractors)
 
@@ -156,6 +170,7 @@ def main() -> None:
         f"{args.candidates} candidates, {args.distractors} distractors; batch {args.batch}, "
         f"lr {args.lr:g}, loss on {'the answer' if args.loss == 'answer' else 'every token'}"
         + (f"; curriculum of {args.grade} steps per candidate" if args.grade else "")
+        + (f"; {args.repeats} copy-span rows per batch" if args.repeats else "")
     )
     print(f"{'step':>6} {'copy task':>10} {'baseline':>10} {'ratio':>7}  (uniform copy: 1.000)")
     for number, (mass, control) in enumerate(zip(copied, baseline, strict=True), start=1):

@@ -496,6 +496,42 @@ def test_a_graded_pretraining_learns_each_level_in_turn_in_its_first_epoch(
     assert sorted(second) == first
 
 
+def test_copy_spans_are_random_tokens_said_twice_learnt_on_the_repeat(
+    world_tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+
+    from nanosearch.world import base
+
+    plain = base.plain_tokens(world_tokenizer)
+    tags = {world_tokenizer.convert_tokens_to_ids(t) for t in (*PROTOCOL_TAGS, *SPECIAL_TOKENS)}
+    assert tags and not tags & set(plain) and len(plain) == len(world_tokenizer) - len(tags)
+    spans, weights = base.copy_span_batch(random.Random(0), plain, 3)
+    assert (spans, weights) == base.copy_span_batch(random.Random(0), plain, 3)
+    for span, weight in zip(spans, weights, strict=True):
+        half = base.COPY_SPAN
+        assert span[:half] == span[half:] and set(span) <= set(plain)
+        assert weight == [0.0] * (half + 1) + [1.0] * (half - 1)
+
+    rows_seen: list[list[list[int]]] = []
+    real_loss = base.batch_loss
+
+    def recording(model: Any, prefix: Any, rests: Any, pad: int, weights: Any) -> Any:
+        rows_seen.append(rests)
+        assert weights is None or len(weights) == len(rests)
+        return real_loss(model, prefix, rests, pad, weights)
+
+    monkeypatch.setattr(base, "batch_loss", recording)
+    sequences = [[1, 2, 3, *range(10 + i, 14 + i)] for i in range(8)]
+    settings = BaseSettings(batch_size=4, copy_spans=2)
+    base.train_language_model(_tiny_language_model(), sequences, 0, settings, copy_tokens=[7, 8, 9])
+    assert [len(rows) for rows in rows_seen] == [6, 6]  # 4 transcripts, 2 spans
+    assert all(set(row) <= {7, 8, 9} for rows in rows_seen for row in rows[4:])
+    rows_seen.clear()
+    base.train_language_model(_tiny_language_model(), sequences, 0, BaseSettings(batch_size=4))
+    assert [len(rows) for rows in rows_seen] == [4, 4]
+
+
 def test_a_state_of_other_settings_is_not_resumed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

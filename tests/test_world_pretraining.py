@@ -110,6 +110,7 @@ def test_a_base_of_fresh_worlds_never_sees_the_task_world(
         learn="all",
         answer_weight=10,
         shorter_results=(100,),
+        copy_spans=2,
     )
     base = pretrain_base(
         pretraining_sources(settings, tmp_path / "scratch"),
@@ -127,6 +128,7 @@ def test_a_base_of_fresh_worlds_never_sees_the_task_world(
     assert "the final answer's tokens weighted ×10" in record["what_it_saw"]
     assert "results cut at 100 or 600 characters" in record["what_it_saw"]
     assert record["settings"]["shorter_results"] == [100]
+    assert "2 rows of 40 random tokens said twice" in record["what_it_saw"]
     assert record["loss_last"] < record["loss_first"]
     monkeypatch.setattr(nanosearch.assets, "WORLD_BASES", tmp_path / "bases")
     tokenizer = tokenizer_fingerprint(three / "tokenizer")

@@ -71,6 +71,9 @@ class WorldBase(Section):
     # short results show few names, and a copy among few is learnt first
     # (BaseSettings.result_budgets)
     shorter_results: list[int] = Field(default_factory=list)
+    # rows of a random token span said twice in every batch: the in-context copying a
+    # pretrained model learns from text (nanosearch.world.base.copy_span_batch)
+    copy_spans: int = Field(default=0, ge=0)
     # start from the package's base pretrained on this very world with these very settings,
     # when it ships one (nanosearch.assets.WORLD_BASES); false pretrains it in the run
     bundled: bool = True

@@ -43,6 +43,7 @@ PRETRAINING_FILE = "pretraining.json"
 COMPLETE_MARK = ".complete"
 STATE_SUFFIX = ".pretraining.pt"  # beside the base directory while it is pretrained
 SAVE_EVERY = 100  # pretraining steps between saves of the resumable state
+COPY_SPAN = 40  # tokens of a copy span, said twice
 CHUNK = 256  # episodes per environment batch (the tools take at most 512 queries at once)
 LOSS_ON = {
     "turns": "the loss is on the model's own turns (the tokens the environment inserted are "
@@ -77,6 +78,7 @@ class BaseSettings:
     learn: str = "turns"  # the loss on the model's turns, or on "all" after the system prompt
     answer_weight: float = 1.0  # loss weight of the final answer's tokens, relative to the rest
     shorter_results: tuple[int, ...] = ()  # a first-epoch curriculum's result characters
+    copy_spans: int = 0  # rows of a random token span said twice, added to every batch
 
     def __post_init__(self) -> None:
         check_result_budgets(self.shorter_results, self.result_chars)
@@ -239,6 +241,7 @@ def pretrain_base(
         weights=weights,
         state=state,
         grades=grades if settings.shorter_results else None,
+        copy_tokens=plain_tokens(tokenizer) if settings.copy_spans else None,
     )
     model.generation_config.eos_token_id = chat.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -256,7 +259,7 @@ def pretrain_base(
             "the question holds or names seen in earlier results, the real engine's results, "
             f"and {ANSWER_DRAWS[settings.answer_from]}, never chosen with the gold answer; "
             f"{LOSS_ON[settings.learn]}{answer_weighting(settings.answer_weight)}"
-            f"{result_grading(budgets)}"
+            f"{result_grading(budgets)}{copy_span_rows(settings.copy_spans)}"
         ),
         "settings": asdict(settings),
         "world": world,
@@ -388,6 +391,36 @@ def answer_weighting(weight: float) -> str:
     return f", the final answer's tokens weighted ×{weight:g}" if weight != 1.0 else ""
 
 
+def copy_span_rows(rows: int) -> str:
+    if not rows:
+        return ""
+    return (
+        f"; and in every batch {rows} rows of {COPY_SPAN} random tokens said twice, the loss on "
+        "the repeat: the in-context copying a pretrained language model learns from text, "
+        "with no word of any world"
+    )
+
+
+def plain_tokens(tokenizer: Any) -> list[int]:
+    """The tokenizer's ids but its special tokens and protocol tags."""
+    added = set(tokenizer.get_added_vocab().values()) | set(tokenizer.all_special_ids)
+    return [i for i in range(len(tokenizer)) if i not in added]
+
+
+def copy_span_batch(
+    rng: random.Random, tokens: Sequence[int], rows: int
+) -> tuple[list[list[int]], list[list[float]]]:
+    """``rows`` spans of :data:`COPY_SPAN` random ``tokens``, each said twice, weighted to
+    learn the repeat (its first token, which nothing predicts, excepted).
+
+    A base learns in-context copying from these at once where its transcripts alone take far
+    more examples than two cores give (``benchmarks/selective_copy.py --repeats``): its
+    answers are copies of names in its results, and a pretrained model knows how to copy."""
+    spans = [[rng.choice(tokens) for _ in range(COPY_SPAN)] for _ in range(rows)]
+    weights = [[0.0] * (COPY_SPAN + 1) + [1.0] * (COPY_SPAN - 1) for _ in range(rows)]
+    return [[*span, *span] for span in spans], weights
+
+
 def result_grading(budgets: Sequence[int]) -> str:
     if len(budgets) < 2:
         return ""
@@ -407,12 +440,14 @@ def train_language_model(
     weights: list[list[float]] | None = None,
     state: Path | None = None,
     grades: Sequence[int] | None = None,
+    copy_tokens: Sequence[int] | None = None,
 ) -> list[float]:
     """Next-token prediction on the tokens after the prefix all sequences share, each token's
     loss weighted by ``weights`` (all 1 when not given), in length-sorted batches with a cosine
     learning rate; returns the loss of each step. With ``grades`` (a curriculum level per
     sequence), a batch holds one level and the first epoch takes the levels in order, each
-    level's batches shuffled; later epochs shuffle them all. With ``state``, the model,
+    level's batches shuffled; later epochs shuffle them all. With ``copy_tokens``, every batch
+    gains ``settings.copy_spans`` rows of :func:`copy_span_batch`. With ``state``, the model,
     optimizer and step are saved there every :data:`SAVE_EVERY` steps and a state saved with
     the same settings and data is resumed.
 
@@ -472,13 +507,17 @@ def train_language_model(
             step += 1
             if step <= done:
                 continue
-            loss = batch_loss(
-                model,
-                prefix,
-                [rests[i] for i in batch],
-                pad_id,
-                None if kept is None else [kept[i] for i in batch],
-            )
+            rows = [rests[i] for i in batch]
+            row_weights = [kept[i] for i in batch] if kept is not None else None
+            if copy_tokens and settings.copy_spans:
+                spans, span_weights = copy_span_batch(
+                    random.Random(settings.seed * 1_000_003 + step),
+                    copy_tokens,
+                    settings.copy_spans,
+                )
+                row_weights = (row_weights or [[1.0] * len(r) for r in rows]) + span_weights
+                rows += spans
+            loss = batch_loss(model, prefix, rows, pad_id, row_weights)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
