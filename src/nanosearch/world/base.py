@@ -446,8 +446,10 @@ def train_language_model(
     loss weighted by ``weights`` (all 1 when not given), in length-sorted batches with a cosine
     learning rate; returns the loss of each step. With ``grades`` (a curriculum level per
     sequence), a batch holds one level and the first epoch takes the levels in order, each
-    level's batches shuffled; later epochs shuffle them all. With ``copy_tokens``, every batch
-    gains ``settings.copy_spans`` rows of :func:`copy_span_batch`. With ``state``, the model,
+    level's batches shuffled; later epochs shuffle them all. With ``copy_tokens``, every step
+    adds the loss of ``settings.copy_spans`` rows of :func:`copy_span_batch`, a mean of its own
+    (among a batch's transcripts of hundreds of tokens each, theirs would weigh a twentieth).
+    With ``state``, the model,
     optimizer and step are saved there every :data:`SAVE_EVERY` steps and a state saved with
     the same settings and data is resumed.
 
@@ -507,17 +509,20 @@ def train_language_model(
             step += 1
             if step <= done:
                 continue
-            rows = [rests[i] for i in batch]
-            row_weights = [kept[i] for i in batch] if kept is not None else None
-            if copy_tokens and settings.copy_spans:
+            loss = batch_loss(
+                model,
+                prefix,
+                [rests[i] for i in batch],
+                pad_id,
+                None if kept is None else [kept[i] for i in batch],
+            )
+            if copy_tokens and settings.copy_spans:  # a loss of its own, not diluted by theirs
                 spans, span_weights = copy_span_batch(
                     random.Random(settings.seed * 1_000_003 + step),
                     copy_tokens,
                     settings.copy_spans,
                 )
-                row_weights = (row_weights or [[1.0] * len(r) for r in rows]) + span_weights
-                rows += spans
-            loss = batch_loss(model, prefix, rows, pad_id, row_weights)
+                loss = loss + batch_loss(model, None, spans, pad_id, span_weights)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
