@@ -195,12 +195,13 @@ def pretrain_base(
     episodes, grades = [], []
     for source in sources:
         examples = [q for q in source.questions for _ in range(settings.transcripts_per_question)]
+        finder = MentionFinder(source.mentions)
         for grade, result_chars in enumerate(budgets):
             played, _ = format_only_episodes(
                 examples[grade :: len(budgets)],
                 source.tools,
                 chat,
-                MentionFinder(source.mentions),
+                finder,
                 max_turns=settings.max_turns,
                 token_budget=settings.token_budget,
                 result_chars=result_chars,
@@ -240,7 +241,7 @@ def pretrain_base(
         progress,
         weights=weights,
         state=state,
-        grades=grades if settings.shorter_results else None,
+        grades=grades,
         copy_tokens=plain_tokens(tokenizer) if settings.copy_spans else None,
     )
     model.generation_config.eos_token_id = chat.eos_token_id
@@ -449,9 +450,8 @@ def train_language_model(
     level's batches shuffled; later epochs shuffle them all. With ``copy_tokens``, every step
     adds the loss of ``settings.copy_spans`` rows of :func:`copy_span_batch`, a mean of its own
     (among a batch's transcripts of hundreds of tokens each, theirs would weigh a twentieth).
-    With ``state``, the model,
-    optimizer and step are saved there every :data:`SAVE_EVERY` steps and a state saved with
-    the same settings and data is resumed.
+    With ``state``, the model, optimizer and step are saved there every :data:`SAVE_EVERY`
+    steps and a state saved with the same settings and data is resumed.
 
     The shared prefix (the system prompt: two thirds of a transcript's tokens) is run once per
     batch and its keys and values repeated for every row, gradients included: the same update
