@@ -116,7 +116,7 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=WORLD_BASES / "world-seed0-600")
+    parser.add_argument("--model", type=Path, default=WORLD_BASES / "lexicon-8-worlds")
     parser.add_argument(
         "--seed", type=int, default=0, help="the world measured on (a world base's own)"
     )

@@ -111,7 +111,7 @@ def answer_copy(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=WORLD_BASES / "world-seed0-600")
+    parser.add_argument("--model", type=Path, default=WORLD_BASES / "lexicon-8-worlds")
     parser.add_argument(
         "--tokenizer",
         choices=TOKENIZERS,
@@ -129,6 +129,11 @@ def main() -> None:
     parser.add_argument("--max-turns", type=int, default=3)
     parser.add_argument("--context-tokens", type=int, default=1280)
     parser.add_argument("--turn-tokens", type=int, default=60)
+    parser.add_argument(
+        "--result-chars",
+        type=int,
+        help="characters of a search result (default: the base's pretraining result_chars)",
+    )
     args = parser.parse_args()
 
     record = base_record(args.model)
@@ -144,7 +149,7 @@ def main() -> None:
     config = EnvConfig(
         max_turns=args.max_turns,
         token_budget=args.context_tokens,
-        result_chars=settings.result_chars,
+        result_chars=args.result_chars or settings.result_chars,
         turn_tokens=args.turn_tokens,
     )
     with tempfile.TemporaryDirectory() as scratch:

@@ -140,7 +140,7 @@ def test_a_shared_prompt_is_run_once_and_each_turn_matches_its_row_alone() -> No
     from nanosearch.protocol import system_prompt
     from nanosearch.tools import tool_specs
 
-    model, tokenizer = load_model(str(WORLD_BASES / "world-seed0-600"))
+    model, tokenizer = load_model(str(WORLD_BASES / "lexicon-8-worlds"))
     chat = ChatFormat.from_tokenizer(tokenizer)
     policy = TransformersPolicy(model, tokenizer, temperature=0.0, end_token_id=chat.eos_token_id)
     questions = [

@@ -578,17 +578,19 @@ def test_a_bundled_base_is_found_only_for_its_world_and_settings(
 
 @pytest.mark.parametrize("name", ["world-cpu", "world-demo"])
 def test_the_world_recipes_start_from_the_bundled_base(name: str, tmp_path: Path) -> None:
-    """The recipe's world, built afresh, is the one the package's base was pretrained on, with
-    the recipe's settings: a change to the generator or the tokenizer that would make the
-    shipped base stale fails here."""
+    """The recipe's world, built afresh, is one the package's base was pretrained for (its
+    tokenizer, for a base of fresh worlds), with the recipe's settings: a change to the
+    generator or the tokenizer that would make the shipped base stale fails here."""
     from nanosearch.train.recipe import load_recipe
-    from nanosearch.world.base import bundled_base, world_fingerprint
+    from nanosearch.world.base import base_fingerprint, bundled_base
 
     recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / name)
     assert recipe.world is not None and recipe.model.world_base is not None
-    world = build_world(recipe.world.seed, recipe.world.entities, tmp_path / "world")
+    world = build_world(
+        recipe.world.seed, recipe.world.entities, tmp_path / "world", recipe.world.tokenizer
+    )
     settings = BaseSettings(**recipe.model.world_base.settings())
-    shipped = bundled_base(world_fingerprint(world), settings)
+    shipped = bundled_base(base_fingerprint(world, settings), settings)
     assert shipped is not None
     record = json.loads((shipped / "pretraining.json").read_text())
     assert record["loss_last"] < record["loss_first"]

@@ -3,11 +3,14 @@ name the question's subject, and a base that never sees the task world."""
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from nanosearch.errors import NanosearchError
 from nanosearch.world import build_world, generate_world, read_description
@@ -151,29 +154,29 @@ def test_a_world_base_of_fresh_worlds_needs_the_shared_tokenizer_and_another_see
     from nanosearch.train.recipe import load_recipe
 
     root = Path(__file__).resolve().parents[1] / "recipes" / "world-cpu" / "recipe.yaml"
-    raw = root.read_text()
-    fresh = raw.replace("    transcripts_per_question: 2\n", "    worlds: 3\n", 1)
-    assert fresh != raw
-    (tmp_path / "own.yaml").write_text(fresh)
+    shipped = yaml.safe_load(root.read_text())
+    assert shipped["model"]["world_base"]["worlds"] > 0
+
+    def written(name: str, world: dict[str, Any], **base: Any) -> Path:
+        recipe = copy.deepcopy(shipped)
+        recipe["world"] = world
+        recipe["model"]["world_base"].update(base)
+        (tmp_path / name).write_text(yaml.safe_dump(recipe))
+        return tmp_path / name
+
     with pytest.raises(Exception, match="world.tokenizer: shared"):
-        load_recipe(tmp_path / "own.yaml")
-    most, shared = lexicon_capacity(), "world: {seed: 0, entities: 600, tokenizer: shared}"
+        load_recipe(written("own.yaml", {"seed": 0, "entities": 600}))
+    most, shared = lexicon_capacity(), {"seed": 0, "entities": 600, "tokenizer": "shared"}
     too_many = {
-        "world.entities": fresh.replace(
-            "world: {seed: 0, entities: 600}", shared.replace("600", str(most + 1))
+        "world.entities": written("many.yaml", {**shared, "entities": most + 1}),
+        "model.world_base.world_entities": written(
+            "many-fresh.yaml", shared, world_entities=most + 1
         ),
-        "model.world_base.world_entities": fresh.replace(
-            "world: {seed: 0, entities: 600}", shared
-        ).replace("    worlds: 3\n", f"    worlds: 3\n    world_entities: {most + 1}\n"),
     }
-    for where, text in too_many.items():
-        (tmp_path / "many.yaml").write_text(text)
+    for where, path in too_many.items():
         with pytest.raises(Exception, match=f"{where}: .* at most {most} entities"):
-            load_recipe(tmp_path / "many.yaml")
-    clash = fresh.replace(
-        "world: {seed: 0, entities: 600}", "world: {seed: 10001, entities: 600, tokenizer: shared}"
-    )
-    (tmp_path / "clash.yaml").write_text(clash)
+            load_recipe(path)
+    written("clash.yaml", {**shared, "seed": 10001})
     recipe = load_recipe(tmp_path / "clash.yaml")
     with pytest.raises(NanosearchError, match="seed 10001 is one of the fresh worlds"):
         prepare_model(recipe, tmp_path / "base", world=tmp_path, train=[], engine=None)

@@ -370,10 +370,9 @@ def prepare_model(
         from nanosearch.world import BaseSettings, is_complete_base, pretrain_base, read_description
         from nanosearch.world.base import (
             TranscriptSource,
+            base_fingerprint,
             bundled_base,
             copy_base,
-            tokenizer_fingerprint,
-            world_fingerprint,
         )
 
         assert world is not None and train is not None and recipe.world is not None
@@ -387,9 +386,7 @@ def prepare_model(
                 f"on (seeds {seeds[0]} to {seeds[-1]}): choose another seed"
             )
         tokenizer = world / "tokenizer"
-        fingerprint = (
-            tokenizer_fingerprint(tokenizer) if settings.worlds else world_fingerprint(world)
-        )
+        fingerprint = base_fingerprint(world, settings)
         shipped = bundled_base(fingerprint, settings) if section.world_base.bundled else None
         if shipped is not None:
             fits = "every world with this tokenizer" if settings.worlds else "this world"

@@ -292,6 +292,16 @@ def world_fingerprint(directory: str | Path) -> str:
     return _digest(directory, files)
 
 
+def base_fingerprint(world: str | Path, settings: BaseSettings) -> str:
+    """What a shipped base for ``world`` is looked up by: the world's tokenizer's
+    :func:`tokenizer_fingerprint` for a base of fresh worlds (it serves every world sharing
+    that tokenizer), else the world's own :func:`world_fingerprint`."""
+    world = Path(world)
+    return (
+        tokenizer_fingerprint(world / "tokenizer") if settings.worlds else world_fingerprint(world)
+    )
+
+
 def tokenizer_fingerprint(directory: str | Path) -> str:
     """A digest of a tokenizer directory's files."""
     directory = Path(directory)
