@@ -176,8 +176,7 @@ def test_a_world_base_of_fresh_worlds_needs_the_shared_tokenizer_and_another_see
     for where, path in too_many.items():
         with pytest.raises(Exception, match=f"{where}: .* at most {most} entities"):
             load_recipe(path)
-    written("clash.yaml", {**shared, "seed": 10001})
-    recipe = load_recipe(tmp_path / "clash.yaml")
+    recipe = load_recipe(written("clash.yaml", {**shared, "seed": 10001}))
     with pytest.raises(NanosearchError, match="seed 10001 is one of the fresh worlds"):
         prepare_model(recipe, tmp_path / "base", world=tmp_path, train=[], engine=None)
 
