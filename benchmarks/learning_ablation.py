@@ -10,7 +10,7 @@ Variants, each trained with `nanosearch train` from a world recipe (recipes/worl
   batch, dynamic sampling on accuracy, token-level loss, overlong filtering and soft
   punishment, β 0);
 - ``grpo``: plain GRPO (symmetric clip 0.2, one update per generation batch, no dynamic
-  sampling, sequence-mean loss);
+  sampling, sequence-mean loss, no overlong filtering or punishment);
 - ``authors``: the settings the report's authors ran (recipes/jan-nano-4b-authors: ``dr_grpo``
   loss without reward scaling, β 0.01, four updates per generation batch, gradient norm 0.1,
   substring correctness, no dynamic sampling).
@@ -43,6 +43,7 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
             "loss_type": "grpo",
             "epsilon_high": 0.2,
             "dynamic_sampling": False,
+            "mask_truncated_completions": False,
         },
         "training": {"updates_per_generation": 1},
         "stage_rewards": {"overlong_penalty": 0.0},

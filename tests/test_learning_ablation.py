@@ -1,0 +1,55 @@
+"""The ablation benchmark's variants are valid recipes that differ from the shipped one only in
+their RL settings (the training itself is the benchmark's, not a test's)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from nanosearch.train.recipe import load_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def ablation() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "learning_ablation", ROOT / "benchmarks" / "learning_ablation.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("recipe", ["world-cpu", "world-demo"])
+def test_every_variant_is_a_valid_recipe(ablation: ModuleType, recipe: str, tmp_path: Path):
+    base = ROOT / "recipes" / recipe / "recipe.yaml"
+    shipped = load_recipe(base)
+    for variant in ablation.VARIANTS:
+        path = ablation.recipe_for(base, variant, 2, [3], 300, tmp_path / variant)
+        loaded = load_recipe(path)
+        assert loaded.world == shipped.world.model_copy(update={"entities": 300})
+        assert loaded.model == shipped.model
+        assert loaded.training.seed == 2
+        assert [stage.steps for stage in loaded.stages] == [3] * len(shipped.stages)
+
+
+def test_plain_grpo_drops_every_dapo_technique(ablation: ModuleType, tmp_path: Path):
+    base = ROOT / "recipes" / "world-cpu" / "recipe.yaml"
+    grpo = load_recipe(ablation.recipe_for(base, "grpo", 0, [3], 600, tmp_path))
+    assert grpo.dapo.loss_type == "grpo"
+    assert grpo.dapo.epsilon == grpo.dapo.epsilon_high
+    assert not grpo.dapo.dynamic_sampling
+    assert not grpo.dapo.mask_truncated_completions
+    assert grpo.training.updates_per_generation == 1
+    assert all(stage.rewards["overlong_penalty"] == 0 for stage in grpo.stages)
+
+
+def test_stage_budgets_must_match_the_recipe(ablation: ModuleType, tmp_path: Path):
+    base = ROOT / "recipes" / "world-cpu" / "recipe.yaml"
+    with pytest.raises(SystemExit, match="2 budgets"):
+        ablation.recipe_for(base, "dapo", 0, [3, 4], 600, tmp_path)
