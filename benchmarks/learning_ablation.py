@@ -7,8 +7,8 @@ Variants, each trained with `nanosearch train` from a world recipe (recipes/worl
 ``--recipe`` names another) with only the RL settings (and the training seed) changed:
 
 - ``dapo``: the recipe as shipped (clip-higher 0.2/0.28 with several updates per generation
-  batch, dynamic sampling on accuracy, token-level loss, overlong filtering and soft
-  punishment, β 0);
+  batch, dynamic sampling on accuracy, token-level loss, soft overlong punishment, β 0; the
+  world recipes keep turns cut at their token cap in the loss, their comment says why);
 - ``grpo``: plain GRPO (symmetric clip 0.2, one update per generation batch, no dynamic
   sampling, sequence-mean loss, no overlong filtering or punishment);
 - ``authors``: the settings the report's authors ran (recipes/jan-nano-4b-authors: ``dr_grpo``
