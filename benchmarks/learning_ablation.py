@@ -17,8 +17,9 @@ Variants, each trained with `nanosearch train` from a world recipe (recipes/worl
 
 The world, its index and the base are built once and copied into every run, so the variants
 differ only in the RL settings and the seed. Printed: exact match on the dev split at the end of
-each stage (mean over seeds), wall time, and each variant's final exact match divided by plain
-GRPO's, measured in the same run; ``ablation.png`` plots the mean curves.
+each stage and on the test split at the end, overall and of 1-hop questions (means over seeds),
+wall time, and each variant's final dev exact match divided by plain GRPO's, measured in the
+same run; ``ablation.png`` plots the mean curves.
 """
 
 from __future__ import annotations
@@ -176,15 +177,18 @@ def main() -> None:
         means[variant] = {s: statistics.mean(c[s] for c in curves) for s in steps}
     baseline = means["grpo"].get(budgets[-1]) or 0.0
     header = ["variant", "seeds"] + [f"dev EM @ {b} steps" for b in budgets]
-    header += ["test EM (final)", "wall s (mean)", "final dev EM ÷ grpo"]
+    header += ["test EM (final)", "1-hop test EM", "wall s (mean)", "final dev EM ÷ grpo"]
     print("\n| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for variant, runs in results.items():
         final = means[variant].get(budgets[-1], 0.0)
         test = statistics.mean(s["final"]["test"]["exact_match"] for s, _ in runs)
+        one_hop = statistics.mean(
+            s["final"]["test"].get("hops_1/exact_match", 0.0) for s, _ in runs
+        )
         cells = [variant, str(len(runs))]
         cells += [f"{means[variant].get(b, float('nan')):.1%}" for b in budgets]
-        cells += [f"{test:.1%}", f"{statistics.mean(w for _, w in runs):.0f}"]
+        cells += [f"{test:.1%}", f"{one_hop:.1%}", f"{statistics.mean(w for _, w in runs):.0f}"]
         cells.append(f"{final / baseline:.2f}×" if baseline else "n/a (grpo at 0)")
         print("| " + " | ".join(cells) + " |")
     plot(means, args.out / "ablation.png")
