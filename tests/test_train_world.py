@@ -157,7 +157,7 @@ def test_the_demo_reports_the_base_and_the_trained_model_on_the_test_split(
         assert record["dataset"]["questions"] == 3
         assert record["limits"]["max_turns"] == 4  # the recipe's held-out limits
     report = (tmp_path / "demo" / "eval" / "report.md").read_text()
-    assert "base-model" in report and "/model" in report
+    assert "base-model" in report and "stage-3/final" in report  # the weights training scored
     assert report.startswith("# Evaluation report: world-test")  # not SimpleQA's figures
     assert "Published" not in report and "| EM % |" in report  # nor Search-R1's
     again = run_cli(*command, "--questions", "3")
