@@ -29,7 +29,7 @@ def compare_demo(run: Path, out: Path, questions: int | None = None) -> list[Pat
 
     The trained model is the last stage's weights, the ones training scored: ``model/`` carries
     YaRN scaling for long-context serving, which also changes short prompts, and took a world
-    run's test EM from 13.7 % to 9.3 % through the harness (README)."""
+    run's test EM through the harness from 13.2 % to 9.3 % (README)."""
     from nanosearch.eval.cli_run import EvalOptions, run_from_options
     from nanosearch.eval.report import write_report
     from nanosearch.train.curriculum import stage_dir
