@@ -183,9 +183,7 @@ def main() -> None:
     for variant, runs in results.items():
         final = means[variant].get(budgets[-1], 0.0)
         test = statistics.mean(s["final"]["test"]["exact_match"] for s, _ in runs)
-        one_hop = statistics.mean(
-            s["final"]["test"].get("hops_1/exact_match", 0.0) for s, _ in runs
-        )
+        one_hop = statistics.mean(s["final"]["test"]["hops_1/exact_match"] for s, _ in runs)
         cells = [variant, str(len(runs))]
         cells += [f"{means[variant].get(b, float('nan')):.1%}" for b in budgets]
         cells += [f"{test:.1%}", f"{one_hop:.1%}", f"{statistics.mean(w for _, w in runs):.0f}"]
