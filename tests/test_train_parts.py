@@ -156,6 +156,7 @@ def test_the_4b_recipe_has_the_reports_stages() -> None:
             {"world": {}, "model": {"world_base": {"shorter_results": [300, 200]}}},
             "shorter_results must rise",
         ),
+        ({"export": {"yarn_factor": 1}}, "export.yarn_factor"),
     ],
 )
 def test_a_bad_recipe_fails_naming_the_key(

@@ -67,6 +67,23 @@ def test_held_out_metrics_are_logged_during_and_at_the_end_of_each_stage(
     assert list((out / "stage-1" / "tensorboard").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow
+def test_a_world_run_exports_its_weights_without_yarn(world_run: dict[str, Any]) -> None:
+    """The world recipes set ``export.yarn_factor: null``: ``model/`` holds the last stage's
+    weights with their trained rope settings, which the demo's harness evaluates."""
+    out = world_run["out"]
+    model = json.loads((out / "model" / "config.json").read_text())
+    trained = json.loads((out / "stage-3" / "final" / "config.json").read_text())
+    assert "yarn" not in json.dumps(model)
+    assert model["max_position_embeddings"] == trained["max_position_embeddings"]
+    assert (out / "model" / "model.safetensors").read_bytes() == (
+        out / "stage-3" / "final" / "model.safetensors"
+    ).read_bytes()
+    note = (out / "model" / "SERVING.md").read_text()
+    assert "yarn_factor` is null" in note and "--rope-scaling" not in note
+    assert "model: " in "\n".join(world_run["result"].summary())
+
+
 def test_support_recall_counts_the_supporting_passages_a_result_showed() -> None:
     """Only what the environment showed counts: an id the model itself wrote does not."""
     from nanosearch.protocol import Episode
@@ -157,7 +174,7 @@ def test_the_demo_reports_the_base_and_the_trained_model_on_the_test_split(
         assert record["dataset"]["questions"] == 3
         assert record["limits"]["max_turns"] == 4  # the recipe's held-out limits
     report = (tmp_path / "demo" / "eval" / "report.md").read_text()
-    assert "base-model" in report and "stage-3/final" in report  # the weights training scored
+    assert "base-model" in report and "train/model" in report
     assert report.startswith("# Evaluation report: world-test")  # not SimpleQA's figures
     assert "Published" not in report and "| EM % |" in report  # nor Search-R1's
     again = run_cli(*command, "--questions", "3")

@@ -27,12 +27,11 @@ def compare_demo(run: Path, out: Path, questions: int | None = None) -> list[Pat
     split (the native agent in this process, MCP over stdio to the run's index, greedy, the
     recipe's held-out limits, the offline grader), and one report of both.
 
-    The trained model is the last stage's weights, the ones training scored: ``model/`` carries
-    YaRN scaling for long-context serving, which also changes short prompts, and took a world
-    run's test EM through the harness from 13.2 % to 9.3 % (README)."""
+    The trained model is ``model/``, the weights as served. World recipes export it without
+    YaRN scaling (``export.yarn_factor: null``): YaRN changes short prompts too, and took a
+    world run's test EM through the harness from 13.2 % to 9.3 % (README)."""
     from nanosearch.eval.cli_run import EvalOptions, run_from_options
     from nanosearch.eval.report import write_report
-    from nanosearch.train.curriculum import stage_dir
     from nanosearch.train.recipe import load_recipe
     from nanosearch.train.summary import heldout_config
 
@@ -42,8 +41,7 @@ def compare_demo(run: Path, out: Path, questions: int | None = None) -> list[Pat
     limits = heldout_config(recipe)
     test = run / "data" / "test.jsonl"
     runs = []
-    trained = stage_dir(run, len(recipe.stages)) / "final"
-    for label, model in (("base", run / "base-model"), ("trained", trained)):
+    for label, model in (("base", run / "base-model"), ("trained", run / "model")):
         typer.echo(f"\nevaluating the {label} model ({model}) on the test split: {test}")
         options = EvalOptions(
             out=out / label,

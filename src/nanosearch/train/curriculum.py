@@ -13,7 +13,8 @@ A run directory holds::
     base-eval.json           held-out metrics of the starting weights (recipes with evaluation)
     rewards.png              reward curves of every stage
     learning.png, summary.json   held-out exact match by step; base, stages and final metrics
-    model/                   the final model with YaRN scaling, and SERVING.md
+    model/                   the final weights for serving (YaRN scaling: the recipe's export
+                             section), and SERVING.md
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class TrainResult:
             f"metrics: {self.out}/stage-*/metrics.jsonl",
             f"tensorboard: {self.out}/stage-*/tensorboard",
             f"reward curves: {self.plot}",
-            f"model (YaRN, 128K): {self.model} (serving flags: {self.model / SERVING_NOTE})",
+            f"model: {self.model} (serving flags: {self.model / SERVING_NOTE})",
         ]
         return lines
 
@@ -174,7 +175,8 @@ def _train(
             for i, s in enumerate(recipe.stages, start=1)
         ]
         plot_rewards(stages, plot)
-        export_model(Path(current), model)
+        export = recipe.export
+        export_model(Path(current), model, export.yarn_factor, export.original_context)
     lines: list[str] = []
     if evaluation is not None and state.is_main_process:
         lines = run_summary.finish(recipe, out, current, engine, data.test, say)

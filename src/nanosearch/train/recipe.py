@@ -285,6 +285,16 @@ class TrainingSection(Section):
     deepspeed: str | None = None
 
 
+class ExportSection(Section):
+    """``model/``, the run's final weights for serving. ``yarn_factor`` sets YaRN rope scaling
+    over ``original_context`` tokens (the report serves 128K as factor 4 over 32K); null copies
+    the weights unscaled. YaRN is static in vLLM and transformers: it changes short prompts too,
+    so a model trained and served on short contexts is better off without it."""
+
+    yarn_factor: float | None = Field(default=4.0, gt=1)
+    original_context: int = Field(default=32_768, ge=64)
+
+
 class StageSection(Section):
     """One curriculum stage. Its reward weights start from the report's stage
     ``reward_stage`` in ``rewards/stages.yaml`` (by default the stage's own number); ``rewards``
@@ -343,6 +353,7 @@ class Recipe(Section):
     correctness: CorrectnessSection = CorrectnessSection()
     generation: GenerationSection = GenerationSection()
     training: TrainingSection = TrainingSection()
+    export: ExportSection = ExportSection()
     stages: list[StageSection] = Field(min_length=1)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
