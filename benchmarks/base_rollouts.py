@@ -2,12 +2,14 @@
 
     python benchmarks/base_rollouts.py [--model DIR] [--tokenizer own|shared] [--seed 0]
         [--entities 600] [--questions 32] [--samples 8] [--answer-from results|top]
+        [--temperature 1.0] [--top-p 1.0]
 
 DAPO learns only from a group whose rewards differ: in the correctness stage, a question one of
 whose ``--samples`` episodes (the recipe's ``num_generations``) answers right. A format-only base
 reaches a right answer in two steps, each of which its transcripts show: a query that finds the
 supporting passage, then an answer copied from the results. This plays one-hop training questions
-as training does (temperature 1, the recipe's turns and budget) and counts, per episode:
+as training does (the world recipes' sampling, temperature 1 and top-p 1, their turns and
+budget; ``--temperature`` and ``--top-p`` change the sampling) and counts, per episode:
 
 - ``found``: the results hold a gold answer;
 - ``copied``: the answer is a string of the results (of the answered episodes);
@@ -127,6 +129,8 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=32, help="one-hop training questions")
     parser.add_argument("--samples", type=int, default=8, help="episodes per question")
     parser.add_argument("--max-turns", type=int, default=3)
+    parser.add_argument("--temperature", type=float, default=1.0, help="rollout sampling")
+    parser.add_argument("--top-p", type=float, default=1.0, help="rollout nucleus sampling")
     parser.add_argument("--context-tokens", type=int, default=1280)
     parser.add_argument("--turn-tokens", type=int, default=60)
     parser.add_argument(
@@ -186,7 +190,13 @@ def main() -> None:
         )
         baseline_s = time.perf_counter() - started
         copy = answer_copy(model, tok, transcripts, pools)
-        policy = TransformersPolicy(model, tok, temperature=1.0, end_token_id=chat.eos_token_id)
+        policy = TransformersPolicy(
+            model,
+            tok,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            end_token_id=chat.eos_token_id,
+        )
         started = time.perf_counter()
         sampled = run_episodes(policy, tools, chat, played, config)
         base_s = time.perf_counter() - started
@@ -197,7 +207,8 @@ def main() -> None:
     )
     print(
         f"base {args.model.name} on the {tokenizer}-tokenizer world of seed {args.seed}: "
-        f"{len(examples)} one-hop training questions × {args.samples} episodes at temperature 1"
+        f"{len(examples)} one-hop training questions × {args.samples} episodes at temperature "
+        f"{args.temperature:g}, top-p {args.top_p:g}"
     )
     print(f"{'measure':8} {'transcripts':>11} {'base':>8} {'ratio':>7}")
     for key in MEASURES:
