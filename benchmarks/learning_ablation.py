@@ -15,8 +15,9 @@ Variants, each trained with `nanosearch train` from a world recipe (recipes/worl
   loss without reward scaling, β 0.01, four updates per generation batch, gradient norm 0.1,
   substring correctness, no dynamic sampling).
 
-The world, its index and the base are built once and copied into every run, so the variants
-differ only in the RL settings and the seed. Printed: exact match on the dev split at the end of
+The world, its index and the base are built once, the base evaluated once on the held-out
+splits, and all of it copied into every run, so the variants differ only in the RL settings and
+the seed. Printed: exact match on the dev split at the end of
 each stage and on the test split at the end, overall and of 1-hop questions (means over seeds),
 wall time, and each variant's final dev exact match divided by plain GRPO's, measured in the
 same run; ``ablation.png`` plots the mean curves.
@@ -61,7 +62,7 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
         "stage_rewards": {"overlong_penalty": 0.0},
     },
 }
-SHARED = ("world", "index", "base-model", "data")
+SHARED = ("world", "index", "base-model", "data", "base-eval.json")
 
 
 def stage_steps(text: str) -> list[int]:
@@ -113,13 +114,17 @@ def prepare_shared(base: Path, out: Path, steps: list[int], entities: int) -> Pa
         prepare_world,
     )
     from nanosearch.train.recipe import load_recipe
+    from nanosearch.train.summary import evaluate_base
 
     shared = out / "shared"
     recipe = load_recipe(recipe_for(base, "dapo", 0, steps, entities, out / "recipes" / "shared"))
     world = prepare_world(recipe, shared / "world", print)
-    train = prepare_data(recipe, shared / "data", world=world).train
+    data = prepare_data(recipe, shared / "data", world=world)
     engine = prepare_index(recipe, shared / "index", world=world)
-    prepare_model(recipe, shared / "base-model", world=world, train=train, engine=engine, say=print)
+    start = prepare_model(
+        recipe, shared / "base-model", world=world, train=data.train, engine=engine, say=print
+    )
+    evaluate_base(recipe, shared, start, engine, data.dev, data.test, world, print)
     return shared
 
 
@@ -131,9 +136,13 @@ def run_variant(
     run = out / "runs" / f"{variant}-seed{seed}"
     if not (run / "summary.json").is_file():
         shutil.rmtree(run, ignore_errors=True)
+        run.mkdir(parents=True)
         for name in SHARED:
-            if (shared / name).exists():  # no base-model when the recipe names its weights
-                shutil.copytree(shared / name, run / name)
+            source = shared / name
+            if source.is_dir():
+                shutil.copytree(source, run / name)
+            elif source.is_file():
+                shutil.copy2(source, run / name)
         recipe = recipe_for(base, variant, seed, steps, entities, out / "recipes" / run.name)
         started = time.perf_counter()
         train_recipe(recipe, run, resume=True, echo=print)

@@ -10,6 +10,7 @@ from types import ModuleType
 import pytest
 
 from nanosearch.train.recipe import load_recipe
+from nanosearch.train.summary import heldout_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,6 +37,9 @@ def test_every_variant_is_a_valid_recipe(ablation: ModuleType, recipe: str, tmp_
         assert loaded.model == shipped.model
         assert loaded.training.seed == 2
         assert [stage.steps for stage in loaded.stages] == [3] * len(shipped.stages)
+        # the base is evaluated once for every variant: their held-out evaluation is the same
+        assert loaded.evaluation == shipped.evaluation
+        assert heldout_config(loaded) == heldout_config(shipped)
 
 
 def test_plain_grpo_drops_every_dapo_technique(ablation: ModuleType, tmp_path: Path):
