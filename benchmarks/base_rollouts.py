@@ -2,13 +2,13 @@
 
     python benchmarks/base_rollouts.py [--model DIR] [--tokenizer own|shared] [--seed 0]
         [--entities 600] [--questions 32] [--samples 8] [--answer-from results|top]
-        [--temperature 1.0] [--top-p 1.0]
+        [--temperature 0.7] [--top-p 0.8]
 
 DAPO learns only from a group whose rewards differ: in the correctness stage, a question one of
 whose ``--samples`` episodes (the recipe's ``num_generations``) answers right. A format-only base
 reaches a right answer in two steps, each of which its transcripts show: a query that finds the
 supporting passage, then an answer copied from the results. This plays one-hop training questions
-as training does (the world recipes' sampling, temperature 1 and top-p 1, their turns and
+as training does (the world recipes' sampling, temperature 0.7 and top-p 0.8, their turns and
 budget; ``--temperature`` and ``--top-p`` change the sampling) and counts, per episode:
 
 - ``found``: the results hold a gold answer;
@@ -129,8 +129,8 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=32, help="one-hop training questions")
     parser.add_argument("--samples", type=int, default=8, help="episodes per question")
     parser.add_argument("--max-turns", type=int, default=3)
-    parser.add_argument("--temperature", type=float, default=1.0, help="rollout sampling")
-    parser.add_argument("--top-p", type=float, default=1.0, help="rollout nucleus sampling")
+    parser.add_argument("--temperature", type=float, default=0.7, help="rollout sampling")
+    parser.add_argument("--top-p", type=float, default=0.8, help="rollout nucleus sampling")
     parser.add_argument("--context-tokens", type=int, default=1280)
     parser.add_argument("--turn-tokens", type=int, default=60)
     parser.add_argument(

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from nanosearch.errors import NanosearchError
 from nanosearch.protocol import ProtocolName
 from nanosearch.rewards import REWARDS, STAGES, Stage, stage_from_config
+from nanosearch.train.export import YARN_FACTOR, YARN_ORIGINAL_CONTEXT
 
 RECIPE_FILE = "recipe.yaml"
 BUNDLED = "bundled"
@@ -291,8 +292,8 @@ class ExportSection(Section):
     the weights unscaled. YaRN is static in vLLM and transformers: it changes short prompts too,
     so a model trained and served on short contexts is better off without it."""
 
-    yarn_factor: float | None = Field(default=4.0, gt=1)
-    original_context: int = Field(default=32_768, ge=64)
+    yarn_factor: float | None = Field(default=YARN_FACTOR, gt=1)
+    original_context: int = Field(default=YARN_ORIGINAL_CONTEXT, ge=64)
 
 
 class StageSection(Section):
