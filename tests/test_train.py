@@ -133,6 +133,7 @@ def test_plot_and_yarn_export(trained: dict[str, Any]) -> None:
     assert config["max_position_embeddings"] == 131072
     note = (result.model / "SERVING.md").read_text()
     assert "--rope-scaling yarn" in note and "vllm serve" in note
+    assert "--tool-call-parser" not in note and "--protocol xml" in note
     from transformers import AutoModelForCausalLM
 
     AutoModelForCausalLM.from_pretrained(result.model)

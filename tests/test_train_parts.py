@@ -627,3 +627,18 @@ def test_a_stage_starts_from_the_reports_weights_and_overrides_them_by_name(
     assert recipe.reward_weights(3)[1] == "xml_structure"
     assert recipe.reward_weights(4) == ({"correctness": 1.0, "non_thinking": 0.5}, None)
     assert recipe.reward_stage(3).gate is not None
+
+
+@pytest.mark.parametrize("protocol", ["xml", "hermes"])
+def test_the_serving_note_gives_the_flags_of_the_model_s_protocol(
+    tiny_qwen3_dir: Path, tmp_path: Path, protocol: str
+) -> None:
+    """vLLM's hermes parser reads ``<tool_call>`` blocks only: an xml-protocol model is served
+    without it and evaluated by the native runtime, which reads ``<tool>`` from the text."""
+    from nanosearch.train.export import SERVING_NOTE, export_model
+
+    out = export_model(tiny_qwen3_dir, tmp_path / "model", protocol=protocol, result_chars=600)
+    note = (out / SERVING_NOTE).read_text()
+    assert f"--protocol {protocol} --result-chars 600" in note
+    assert ("--tool-call-parser hermes" in note) == (protocol == "hermes")
+    assert "--rope-scaling yarn" in note and "--base-url" in note

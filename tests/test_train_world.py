@@ -81,6 +81,8 @@ def test_a_world_run_exports_its_weights_without_yarn(world_run: dict[str, Any])
     ).read_bytes()
     note = (out / "model" / "SERVING.md").read_text()
     assert "yarn_factor` is null" in note and "--rope-scaling" not in note
+    assert "--tool-call-parser" not in note  # an xml-protocol model's calls are in its text
+    assert "--protocol xml --result-chars 600" in note
     assert "model: " in "\n".join(world_run["result"].summary())
 
 

@@ -176,7 +176,14 @@ def _train(
         ]
         plot_rewards(stages, plot)
         export = recipe.export
-        export_model(Path(current), model, export.yarn_factor, export.original_context)
+        export_model(
+            Path(current),
+            model,
+            export.yarn_factor,
+            export.original_context,
+            recipe.protocol,
+            recipe.generation.result_chars,
+        )
     lines: list[str] = []
     if evaluation is not None and state.is_main_process:
         lines = run_summary.finish(recipe, out, current, engine, data.test, say)

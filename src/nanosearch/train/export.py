@@ -1,13 +1,15 @@
 """The final model, exported for serving: the weights and tokenizer, YaRN rope scaling in its
 config unless the recipe turns it off (the Jan-nano report serves 128K as factor 4 over a 32K
-base), and a note with the serving flags."""
+base), and a note with the serving flags of the run's tool protocol."""
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from nanosearch.files import building
+from nanosearch.protocol import RESULT_CHARS, ProtocolName
 
 YARN_FACTOR = 4.0
 YARN_ORIGINAL_CONTEXT = 32_768
@@ -21,9 +23,14 @@ def export_model(
     out: Path,
     factor: float | None = YARN_FACTOR,
     original_context: int = YARN_ORIGINAL_CONTEXT,
+    protocol: ProtocolName = "xml",
+    result_chars: int = RESULT_CHARS,
 ) -> Path:
     """Copy the weights and tokenizer of ``checkpoint`` to ``out`` and set YaRN scaling by
-    ``factor`` over ``original_context`` tokens (none when ``factor`` is None)."""
+    ``factor`` over ``original_context`` tokens (none when ``factor`` is None). The note gives
+    the flags that serve and evaluate the model as it was trained: its tool ``protocol`` and the
+    ``result_chars`` of a tool reply it saw."""
+    serving = Serving(out, protocol, result_chars)
     from transformers import AutoConfig
 
     with building(out) as staging:
@@ -33,7 +40,7 @@ def export_model(
                     shutil.copy2(file, staging / file.name)
         config = AutoConfig.from_pretrained(staging)
         if factor is None:
-            note = plain_serving_note(out, config.max_position_embeddings)
+            note = plain_serving_note(serving, config.max_position_embeddings)
         else:
             rope = dict(getattr(config, "rope_parameters", None) or {})
             rope.update(
@@ -42,53 +49,87 @@ def export_model(
             config.rope_parameters = rope
             config.max_position_embeddings = int(original_context * factor)
             config.save_pretrained(staging)
-            note = serving_note(out, factor, original_context)
+            note = serving_note(serving, factor, original_context)
         (staging / SERVING_NOTE).write_text(note)
     return out
 
 
 THINKING_OFF = "Thinking stays off (the chat template's `enable_thinking=False`), as in training."
-VLLM_TOOL_FLAGS = """--enable-auto-tool-choice --tool-call-parser hermes \\
-  --override-generation-config '{"temperature": 0.7, "top_p": 0.8}'"""
+SAMPLING_FLAGS = """--override-generation-config '{"temperature": 0.7, "top_p": 0.8}'"""
 
 
-def evaluate_note(model_dir: Path) -> str:
-    return f"""## Evaluate it
+@dataclass(frozen=True)
+class Serving:
+    model_dir: Path
+    protocol: ProtocolName
+    result_chars: int
+
+    def vllm_flags(self) -> str:
+        """hermes calls are vLLM tool calls; xml calls stay in the reply's text, where
+        nanosearch's native runtime reads them (no vLLM tool parser reads ``<tool>``)."""
+        if self.protocol == "hermes":
+            return f"--enable-auto-tool-choice --tool-call-parser hermes \\\n  {SAMPLING_FLAGS}"
+        return SAMPLING_FLAGS
+
+    def protocol_line(self) -> str:
+        if self.protocol == "hermes":
+            return (
+                "It calls tools in Qwen's hermes format (`<tool_call>` blocks): vLLM's hermes "
+                "parser turns them into OpenAI tool calls, so any agent runtime can drive it."
+            )
+        return (
+            "It calls tools in the xml protocol (`<tool>` in its text, results as `<result>` "
+            "user turns): serve it without a tool parser and evaluate it with the native "
+            "runtime (`--protocol xml`), which reads the calls from the text."
+        )
+
+    def evaluate_note(self) -> str:
+        flags = f"--protocol {self.protocol} --result-chars {self.result_chars}"
+        return f"""## Evaluate it
+
+In this process:
 
 ```
-nanosearch eval simpleqa --model {model_dir} --index INDEX_DIR --out runs/eval
+nanosearch eval simpleqa --model {self.model_dir} --index INDEX_DIR {flags} --out runs/eval
+```
+
+Served (the vLLM command above):
+
+```
+nanosearch eval simpleqa --model {self.model_dir} --base-url http://127.0.0.1:8000/v1 \\
+  --index INDEX_DIR {flags} --out runs/eval
 ```
 """
 
 
-def plain_serving_note(model_dir: Path, context: int) -> str:
+def plain_serving_note(serving: Serving, context: int) -> str:
     return f"""# Serving this model
 
 Its `config.json` keeps the trained rope settings (the recipe's `export.yarn_factor` is null):
-a {context:,}-token context. {THINKING_OFF}
+a {context:,}-token context. {THINKING_OFF} {serving.protocol_line()}
 
-## vLLM (OpenAI-compatible, with tool calls)
+## vLLM (OpenAI-compatible)
 
 ```
-vllm serve {model_dir} --max-model-len {context} \\
-  {VLLM_TOOL_FLAGS}
+vllm serve {serving.model_dir} --max-model-len {context} \\
+  {serving.vllm_flags()}
 ```
 
-{evaluate_note(model_dir)}"""
+{serving.evaluate_note()}"""
 
 
-def serving_note(model_dir: Path, factor: float, original_context: int) -> str:
+def serving_note(serving: Serving, factor: float, original_context: int) -> str:
     context = int(original_context * factor)
     return f"""# Serving this model
 
 Its `config.json` carries YaRN rope scaling: factor {factor:g} over a {original_context:,}-token
-base, for a {context:,}-token context. {THINKING_OFF}
+base, for a {context:,}-token context. {THINKING_OFF} {serving.protocol_line()}
 
-## vLLM (OpenAI-compatible, with tool calls)
+## vLLM (OpenAI-compatible)
 
 ```
-vllm serve {model_dir} --max-model-len {context} \\
-  {VLLM_TOOL_FLAGS}
+vllm serve {serving.model_dir} --max-model-len {context} \\
+  {serving.vllm_flags()}
 ```
 
 vLLM reads the rope scaling from the config. YaRN is static there: it scales short prompts too,
@@ -97,11 +138,11 @@ than {original_context:,} tokens.
 
 ## llama.cpp
 
-Convert with `convert_hf_to_gguf.py {model_dir}`, then:
+Convert with `convert_hf_to_gguf.py {serving.model_dir}`, then:
 
 ```
 llama-server -m model.gguf --jinja -c {context} \\
   --rope-scaling yarn --rope-scale {factor:g} --yarn-orig-ctx {original_context}
 ```
 
-{evaluate_note(model_dir)}"""
+{serving.evaluate_note()}"""
