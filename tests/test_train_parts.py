@@ -642,3 +642,20 @@ def test_the_serving_note_gives_the_flags_of_the_model_s_protocol(
     assert f"--protocol {protocol} --result-chars 600" in note
     assert ("--tool-call-parser hermes" in note) == (protocol == "hermes")
     assert "--rope-scaling yarn" in note and "--base-url" in note
+
+
+def test_resuming_a_prepared_directory_starts_a_run_without_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The ablation copies the shared world, index and base into a run and resumes it: that is
+    a new run on prepared files, not a missing one."""
+    from nanosearch.train.curriculum import _claim
+
+    caplog.set_level("INFO", logger="nanosearch.train.curriculum")
+    _claim(tmp_path / "empty", resume=True)
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    caplog.clear()
+    (tmp_path / "prepared" / "world").mkdir(parents=True)
+    _claim(tmp_path / "prepared", resume=True)
+    assert [r.levelname for r in caplog.records] == ["INFO"]
+    assert "already prepared" in caplog.text

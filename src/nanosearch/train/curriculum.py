@@ -298,7 +298,10 @@ def _claim(out: Path, resume: bool) -> None:
             "or choose another --out"
         )
     if resume and not started:
-        logger.warning("nothing to resume in %s: starting a new run", out)
+        if out.is_dir() and any(out.iterdir()):
+            logger.info("starting a new run in %s, on what is already prepared there", out)
+        else:
+            logger.warning("nothing to resume in %s: starting a new run", out)
     out.mkdir(parents=True, exist_ok=True)
 
 
