@@ -2,7 +2,7 @@
 
     python benchmarks/base_rollouts.py [--model DIR] [--tokenizer own|shared] [--seed 0]
         [--entities 600] [--questions 32] [--samples 8] [--answer-from results|top]
-        [--temperature 0.7] [--top-p 0.8]
+        [--temperature 0.7] [--top-p 0.8] [--per-relation N]
 
 DAPO learns only from a group whose rewards differ: in the correctness stage, a question one of
 whose ``--samples`` episodes (the recipe's ``num_generations``) answers right. A format-only base
@@ -16,6 +16,10 @@ budget; ``--temperature`` and ``--top-p`` change the sampling) and counts, per e
 - ``correct``: exact match;
 - ``signal``: per question, at least one of its samples is correct (a group dynamic sampling
   keeps).
+
+``--per-relation N`` draws N one-hop questions of every relation instead of ``--questions`` in
+all, and adds a table by relation: a relation whose answers the base never samples (``signal``
+0 where the transcripts' is not) is one RL cannot learn from this base, whatever its rewards.
 
 The baseline is the format-only transcripts' own distribution on the same questions and tools
 (:func:`nanosearch.world.base.format_only_episodes`, with the base's recorded draws): what the
@@ -81,6 +85,20 @@ def measure(episodes: list[Episode], examples: list[dict[str, Any]], samples: in
     }
 
 
+def measure_by_relation(
+    episodes: list[Episode], examples: list[dict[str, Any]], samples: int
+) -> dict[str, dict]:
+    """:func:`measure` of each one-hop relation's questions alone."""
+    by_relation: dict[str, list[int]] = {}
+    for number, example in enumerate(examples):
+        by_relation.setdefault(example["relations"][0], []).append(number)
+    found = {}
+    for relation, numbers in sorted(by_relation.items()):
+        played = [episodes[k * len(examples) + n] for k in range(samples) for n in numbers]
+        found[relation] = measure(played, [examples[n] for n in numbers], samples)
+    return found
+
+
 def answer_copy(
     model: Any, tokenizer: Any, transcripts: list[Any], pools: list[list[str]]
 ) -> tuple[list[float], list[float], int] | None:
@@ -128,6 +146,12 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=600)
     parser.add_argument("--questions", type=int, default=32, help="one-hop training questions")
     parser.add_argument("--samples", type=int, default=8, help="episodes per question")
+    parser.add_argument(
+        "--per-relation",
+        type=int,
+        help="one-hop training questions of each relation (instead of --questions in all), "
+        "with a table by relation",
+    )
     parser.add_argument("--max-turns", type=int, default=3)
     parser.add_argument("--temperature", type=float, default=0.7, help="rollout sampling")
     parser.add_argument("--top-p", type=float, default=0.8, help="rollout nucleus sampling")
@@ -170,7 +194,7 @@ def main() -> None:
         tools = EngineTools(engine)
         finder = MentionFinder(read_description(world)["mentions"])
         one_hop = [q for q in read_questions(world, "train") if q["hops"] == 1]
-        examples = random.Random(0).sample(one_hop, min(args.questions, len(one_hop)))
+        examples = draw_questions(one_hop, args.questions, args.per_relation)
         played = examples * args.samples
 
         model, tok = load_model(str(args.model))
@@ -220,7 +244,39 @@ def main() -> None:
         print(f"{'probability of':16} {'uniform copy':>12} {'base':>8} {'ratio':>7}")
         print(f"{'the drawn answer':16} {uniform:12.3f} {drawn:8.3f} {drawn / uniform:7.2f}")
         print(f"{'any candidate':16} {1.0:12.3f} {candidates:8.3f} {candidates:7.2f}")
+    if args.per_relation:
+        print_by_relation(
+            measure_by_relation(transcripts, examples, args.samples),
+            measure_by_relation(sampled, examples, args.samples),
+        )
     print(f"wall: transcripts {baseline_s:.0f} s, base {base_s:.0f} s")
+
+
+def draw_questions(
+    one_hop: list[dict[str, Any]], questions: int, per_relation: int | None
+) -> list[dict[str, Any]]:
+    rng = random.Random(0)
+    if per_relation is None:
+        return rng.sample(one_hop, min(questions, len(one_hop)))
+    by_relation: dict[str, list[dict[str, Any]]] = {}
+    for question in one_hop:
+        by_relation.setdefault(question["relations"][0], []).append(question)
+    return [
+        question
+        for _, pool in sorted(by_relation.items())
+        for question in rng.sample(pool, min(per_relation, len(pool)))
+    ]
+
+
+def print_by_relation(expected: dict[str, dict], got: dict[str, dict]) -> None:
+    print("\nby relation (one-hop): correct and signal, transcripts against the base")
+    print(f"{'relation':14} {'correct':>8} {'base':>7} {'signal':>7} {'base':>7}")
+    for relation, want in expected.items():
+        have = got[relation]
+        print(
+            f"{relation:14} {want['correct']:8.3f} {have['correct']:7.3f} "
+            f"{want['signal']:7.3f} {have['signal']:7.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ from typing import Any
 
 import yaml
 
+from nanosearch.train.summary import BASE_EPISODES, BASE_FILE
+
 WORLD_CPU = Path(__file__).resolve().parents[1] / "recipes" / "world-cpu" / "recipe.yaml"
 # variant -> recipe section (or "stage_rewards", laid over every stage's rewards) -> changes
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
@@ -62,7 +64,7 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
         "stage_rewards": {"overlong_penalty": 0.0},
     },
 }
-SHARED = ("world", "index", "base-model", "data", "base-eval.json")
+SHARED = ("world", "index", "base-model", "data", BASE_FILE, BASE_EPISODES)
 
 
 def stage_steps(text: str) -> list[int]:

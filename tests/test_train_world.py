@@ -127,6 +127,11 @@ def test_the_run_summary_has_the_base_each_stage_and_the_final_test(
     ]
     assert [p["step"] for p in summary["learning_curve"]] == [0, 2, 3, 4]
     assert (out / "learning.png").stat().st_size > 1000
+    for name, metrics in (("base", base["test"]), ("final", summary["final"]["test"])):
+        rows = [json.loads(line) for line in (out / f"test-episodes-{name}.jsonl").open()]
+        assert len(rows) == metrics["questions"]
+        assert sum(r["exact_match"] for r in rows) / len(rows) == metrics["exact_match"]
+        assert all(r["gold"] and r["messages"] for r in rows)
     assert any(line.startswith("held-out test EM: base") for line in world_run["result"].summary())
     assert any(line.startswith("stage 1 tools-and-format: step 2/2") for line in world_run["lines"])
 

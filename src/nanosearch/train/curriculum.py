@@ -13,6 +13,7 @@ A run directory holds::
     base-eval.json           held-out metrics of the starting weights (recipes with evaluation)
     rewards.png              reward curves of every stage
     learning.png, summary.json   held-out exact match by step; base, stages and final metrics
+    test-episodes-base.jsonl, test-episodes-final.jsonl   every test episode of the two models
     model/                   the final weights for serving (YaRN scaling: the recipe's export
                              section), and SERVING.md
 """

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from nanosearch.env import ChatFormat, EnvConfig
-from nanosearch.files import write_json
+from nanosearch.files import write_json, write_jsonl
+from nanosearch.protocol import Episode
+from nanosearch.rewards.answers import exact_match, gold_answers
 from nanosearch.tools import EngineTools
 from nanosearch.train.heldout import PREFIX, evaluate_policy, read_heldout
 from nanosearch.train.metrics import METRICS_FILE
@@ -20,6 +22,8 @@ from nanosearch.world.base import base_draws
 from nanosearch.world.transcripts import FormatOnlySettings
 
 BASE_FILE = "base-eval.json"
+BASE_EPISODES = "test-episodes-base.jsonl"
+FINAL_EPISODES = "test-episodes-final.jsonl"
 SUMMARY_FILE = "summary.json"
 LEARNING_PLOT = "learning.png"
 Say = Callable[[str], None]
@@ -38,14 +42,38 @@ def heldout_config(recipe: Recipe) -> EnvConfig:
 
 
 def evaluate_checkpoint(
-    path: str, engine: Any, examples: list[dict[str, Any]], config: EnvConfig
+    path: str,
+    engine: Any,
+    examples: list[dict[str, Any]],
+    config: EnvConfig,
+    episodes_to: Path | None = None,
 ) -> dict[str, Any]:
+    """Held-out metrics of the weights at ``path``; ``episodes_to`` also keeps every episode
+    (the question's id, gold answers and exact match with the transcript) as JSONL."""
     from nanosearch.models import load_model
 
     model, tokenizer = load_model(path)
     chat = ChatFormat.from_tokenizer(tokenizer)
-    metrics, _ = evaluate_policy(model, tokenizer, chat, EngineTools(engine), examples, config)
+    metrics, episodes = evaluate_policy(
+        model, tokenizer, chat, EngineTools(engine), examples, config
+    )
+    if episodes_to is not None:
+        write_jsonl(episodes_to, episode_rows(episodes, examples))
     return metrics
+
+
+def episode_rows(
+    episodes: list[Episode], examples: list[dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
+    for episode, example in zip(episodes, examples, strict=True):
+        gold = gold_answers(example)
+        yield {
+            "id": example.get("id"),
+            "hops": example.get("hops"),
+            "gold": gold,
+            "exact_match": exact_match(episode.answer or "", gold),
+            **episode.to_dict(),
+        }
 
 
 def chance_level(
@@ -61,7 +89,6 @@ def chance_level(
     (``bound``): both the exact expectation over the answer draw, averaged over the questions."""
     from transformers import AutoTokenizer
 
-    from nanosearch.rewards.answers import gold_answers
     from nanosearch.world import read_description
     from nanosearch.world.base import format_only_episodes
     from nanosearch.world.transcripts import MentionFinder, uniform_answer_chance
@@ -111,7 +138,7 @@ def evaluate_base(
         "dev": evaluate_checkpoint(start, engine, dev[: recipe.evaluation.dev_questions], config),
     }
     if tests:
-        found["test"] = evaluate_checkpoint(start, engine, tests, config)
+        found["test"] = evaluate_checkpoint(start, engine, tests, config, out / BASE_EPISODES)
     if world is not None and tests:
         found["chance"] = chance_level(world, engine, tests, config, draws=base_draws(start))
     found["wall_s"] = round(time.perf_counter() - started, 1)
@@ -201,7 +228,9 @@ def finish(
         "learning_curve": points,
     }
     if tests:
-        summary["final"]["test"] = evaluate_checkpoint(final, engine, tests, config)
+        summary["final"]["test"] = evaluate_checkpoint(
+            final, engine, tests, config, out / FINAL_EPISODES
+        )
     write_json(out / SUMMARY_FILE, summary)
     plot = plot_learning(recipe, points, out / LEARNING_PLOT)
     lines = []
