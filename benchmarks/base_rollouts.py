@@ -89,11 +89,8 @@ def measure_by_relation(
     episodes: list[Episode], examples: list[dict[str, Any]], samples: int
 ) -> dict[str, dict]:
     """:func:`measure` of each one-hop relation's questions alone."""
-    by_relation: dict[str, list[int]] = {}
-    for number, example in enumerate(examples):
-        by_relation.setdefault(example["relations"][0], []).append(number)
     found = {}
-    for relation, numbers in sorted(by_relation.items()):
+    for relation, numbers in by_relation(examples).items():
         played = [episodes[k * len(examples) + n] for k in range(samples) for n in numbers]
         found[relation] = measure(played, [examples[n] for n in numbers], samples)
     return found
@@ -258,14 +255,19 @@ def draw_questions(
     rng = random.Random(0)
     if per_relation is None:
         return rng.sample(one_hop, min(questions, len(one_hop)))
-    by_relation: dict[str, list[dict[str, Any]]] = {}
-    for question in one_hop:
-        by_relation.setdefault(question["relations"][0], []).append(question)
     return [
-        question
-        for _, pool in sorted(by_relation.items())
-        for question in rng.sample(pool, min(per_relation, len(pool)))
+        one_hop[number]
+        for numbers in by_relation(one_hop).values()
+        for number in rng.sample(numbers, min(per_relation, len(numbers)))
     ]
+
+
+def by_relation(one_hop: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """The positions of the one-hop questions of each relation, relations sorted."""
+    found: dict[str, list[int]] = {}
+    for number, question in enumerate(one_hop):
+        found.setdefault(question["relations"][0], []).append(number)
+    return dict(sorted(found.items()))
 
 
 def print_by_relation(expected: dict[str, dict], got: dict[str, dict]) -> None:

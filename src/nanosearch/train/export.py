@@ -30,8 +30,9 @@ def export_model(
     ``factor`` over ``original_context`` tokens (none when ``factor`` is None). The note gives
     the flags that serve and evaluate the model as it was trained: its tool ``protocol`` and the
     ``result_chars`` of a tool reply it saw."""
-    serving = Serving(out, protocol, result_chars)
     from transformers import AutoConfig
+
+    serving = Serving(out, protocol, result_chars)
 
     with building(out) as staging:
         for pattern in MODEL_FILES:
@@ -83,6 +84,15 @@ class Serving:
             "runtime (`--protocol xml`), which reads the calls from the text."
         )
 
+    def vllm_section(self, context: int) -> str:
+        return f"""## vLLM (OpenAI-compatible)
+
+```
+vllm serve {self.model_dir} --max-model-len {context} \\
+  {self.vllm_flags()}
+```
+"""
+
     def evaluate_note(self) -> str:
         flags = f"--protocol {self.protocol} --result-chars {self.result_chars}"
         return f"""## Evaluate it
@@ -108,13 +118,7 @@ def plain_serving_note(serving: Serving, context: int) -> str:
 Its `config.json` keeps the trained rope settings (the recipe's `export.yarn_factor` is null):
 a {context:,}-token context. {THINKING_OFF} {serving.protocol_line()}
 
-## vLLM (OpenAI-compatible)
-
-```
-vllm serve {serving.model_dir} --max-model-len {context} \\
-  {serving.vllm_flags()}
-```
-
+{serving.vllm_section(context)}
 {serving.evaluate_note()}"""
 
 
@@ -125,13 +129,7 @@ def serving_note(serving: Serving, factor: float, original_context: int) -> str:
 Its `config.json` carries YaRN rope scaling: factor {factor:g} over a {original_context:,}-token
 base, for a {context:,}-token context. {THINKING_OFF} {serving.protocol_line()}
 
-## vLLM (OpenAI-compatible)
-
-```
-vllm serve {serving.model_dir} --max-model-len {context} \\
-  {serving.vllm_flags()}
-```
-
+{serving.vllm_section(context)}
 vLLM reads the rope scaling from the config. YaRN is static there: it scales short prompts too,
 which can cost a little quality on them; serve with the base config when no request needs more
 than {original_context:,} tokens.
