@@ -3,6 +3,8 @@ here) replaying assistant texts, the real Qwen3 tokenizer and the real engine.""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from nanosearch.env import (
     ScriptedPolicy,
     run_episodes,
 )
+from nanosearch.env.chat import episode_template, renders_like_training
 from nanosearch.protocol import Episode
 from nanosearch.rewards import score
 from nanosearch.search import SearchEngine
@@ -338,6 +341,68 @@ def test_without_a_tokenizer_the_loop_plays_the_same_chat_from_messages(
     starts = [i for i, m in enumerate(mask) if m and (i == 0 or not mask[i - 1])]
     assert tokens.prompt_tokens == sum(len(tokens.prompt_ids) + start for start in starts)
     assert tokens.completion_tokens == tokens.num_model_tokens - 1  # the closing token is added
+
+
+def contexts_before_each_turn(episode: Episode, tokenizer: Any) -> list[str]:
+    """What the model read before each of its turns in a token-level episode."""
+    stream, mask = episode.prompt_ids + episode.completion_ids, episode.completion_mask
+    offset = len(episode.prompt_ids)
+    starts = [i for i, m in enumerate(mask) if m and (i == 0 or not mask[i - 1])]
+    return [tokenizer.decode(stream[: offset + start]) for start in starts]
+
+
+def rendered_before_each_turn(episode: Episode, tokenizer: Any) -> list[str]:
+    """What a chat endpoint renders before each model turn of the same episode (an xml
+    result goes as a user message)."""
+    sent = [
+        {"role": "user" if m["role"] == "tool" else m["role"], "content": m["content"]}
+        for m in episode.messages
+    ]
+    turns = [i for i, m in enumerate(sent) if m["role"] == "assistant"]
+    return [
+        tokenizer.apply_chat_template(
+            sent[:i], add_generation_prompt=True, tokenize=False, enable_thinking=False
+        )
+        for i in turns
+    ]
+
+
+def test_a_served_chat_renders_the_context_training_played_with_the_episode_template(
+    tokenizer: Any, chat: ChatFormat, musique_engine: SearchEngine, bubye_id: str
+) -> None:
+    """Qwen3's template drops the empty think block of earlier assistant turns, so from the
+    second turn on a served model would read another context than in training; the episode
+    template renders every turn's context token for token as training played it."""
+    script = [search("Bubye River"), fetch(bubye_id), "<answer>Zimbabwe</answer>"]
+    (episode,) = play(tokenizer, chat, EngineTools(musique_engine), [script])
+    played = contexts_before_each_turn(episode, tokenizer)
+    stock = rendered_before_each_turn(episode, tokenizer)
+    assert [a == b for a, b in zip(played, stock, strict=True)] == [True, False, False]
+    assert not renders_like_training(tokenizer)
+    aligned = copy.deepcopy(tokenizer)
+    aligned.chat_template = episode_template(tokenizer)
+    assert rendered_before_each_turn(episode, aligned) == played
+    assert renders_like_training(aligned) and episode_template(aligned) is None
+    assert ChatFormat.from_tokenizer(aligned, thinking=False) == dataclasses.replace(
+        chat, tokenizer=aligned
+    )
+
+
+@pytest.mark.parametrize("thinking", [False, True])
+def test_the_episode_template_keeps_the_think_block_of_every_turn(
+    tokenizer: Any, thinking: bool
+) -> None:
+    aligned = copy.deepcopy(tokenizer)
+    aligned.chat_template = episode_template(tokenizer, thinking)
+    assert renders_like_training(aligned, thinking)
+    assert not renders_like_training(tokenizer, thinking)
+
+
+def test_a_template_that_differs_otherwise_from_training_is_named(tokenizer: Any) -> None:
+    odd = copy.deepcopy(tokenizer)
+    odd.chat_template = tokenizer.chat_template.replace("last_query_index", "last_user_index")
+    with pytest.raises(ValueError, match="not Qwen3's template"):
+        episode_template(odd)
 
 
 def test_without_a_tokenizer_the_budget_is_the_endpoint_s_count(

@@ -644,6 +644,21 @@ def test_the_serving_note_gives_the_flags_of_the_model_s_protocol(
     assert "--rope-scaling yarn" in note and "--base-url" in note
 
 
+@pytest.mark.parametrize("thinking", [False, True])
+def test_the_exported_tokenizer_renders_episodes_as_training_played_them(
+    tiny_qwen3_dir: Path, tmp_path: Path, thinking: bool
+) -> None:
+    from transformers import AutoTokenizer
+
+    from nanosearch.env.chat import renders_like_training
+    from nanosearch.train.export import export_model, keep_episode_template
+
+    out = export_model(tiny_qwen3_dir, tmp_path / "model", thinking=thinking)
+    assert not renders_like_training(AutoTokenizer.from_pretrained(tiny_qwen3_dir), thinking)
+    assert renders_like_training(AutoTokenizer.from_pretrained(out), thinking)
+    assert not keep_episode_template(out, thinking)  # aligned already: left as it is
+
+
 def test_resuming_a_prepared_directory_starts_a_run_without_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

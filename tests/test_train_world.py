@@ -86,6 +86,24 @@ def test_a_world_run_exports_its_weights_without_yarn(world_run: dict[str, Any])
     assert "model: " in "\n".join(world_run["result"].summary())
 
 
+@pytest.mark.slow
+def test_the_base_and_the_exported_model_are_served_with_the_episode_template(
+    world_run: dict[str, Any],
+) -> None:
+    """The demo's harness serves ``base-model/`` and ``model/`` through a chat endpoint, which
+    re-renders each turn's context with their chat template: it must be the one that renders
+    an episode as training played it."""
+    from transformers import AutoTokenizer
+
+    from nanosearch.env.chat import renders_like_training
+
+    out = world_run["out"]
+    stock = AutoTokenizer.from_pretrained(out / "world" / "tokenizer")
+    assert not renders_like_training(stock)
+    for directory in ("base-model", "model"):
+        assert renders_like_training(AutoTokenizer.from_pretrained(out / directory)), directory
+
+
 def test_support_recall_counts_the_supporting_passages_a_result_showed() -> None:
     """Only what the environment showed counts: an id the model itself wrote does not."""
     from nanosearch.protocol import Episode

@@ -7,12 +7,25 @@ through ``enable_thinking=False`` exactly as the template does it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 SENTINEL_A = "\x00NANOSEARCH_A\x00"
 SENTINEL_B = "\x00NANOSEARCH_B\x00"
 SENTINEL_C = "\x00NANOSEARCH_C\x00"
+
+# Qwen3's rule for an assistant turn: its think block is rendered only after the last user
+# query, and only for the latest turn or a non-empty block.
+HISTORY_THINKING_RULE = re.compile(
+    r"\{%-\s*if loop\.index0 > ns\.last_query_index\s*%\}.*?\{%-\s*endif\s*%\}\s*"
+    r"\{%-\s*else\s*%\}.*?\{%-\s*endif\s*%\}",
+    re.DOTALL,
+)
+EVERY_TURN_THINKING = (
+    r"{{- '<|im_start|>' + message.role + '\n<think>\n' + reasoning_content.strip('\n') + "
+    r"'\n</think>\n\n' + content.lstrip('\n') }}"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +127,58 @@ def exchange_messages() -> list[dict[str, str]]:
         {"role": "user", "content": SENTINEL_A},
         {"role": "assistant", "content": SENTINEL_B},
     ]
+
+
+def episode_template(tokenizer: Any, thinking: bool = False) -> str | None:
+    """A chat template that renders a multi-turn episode token for token as training plays it,
+    or None when the tokenizer's own template already does.
+
+    Training plays an episode as one growing token stream, so every assistant turn keeps the
+    think block it was generated after (the empty ``<think>\\n\\n</think>`` with thinking off).
+    Qwen3's template drops that block from every turn but the latest when it re-renders a
+    conversation, so a model served with it reads, from its second turn on, a context it never
+    trained on. The template returned renders the block on every assistant turn.
+
+    Raises ValueError when the template differs from training in a way this does not know."""
+    if renders_like_training(tokenizer, thinking):
+        return None
+    template = tokenizer.chat_template
+    rewritten, found = HISTORY_THINKING_RULE.subn(lambda _: EVERY_TURN_THINKING, template or "")
+    if found == 1:
+        original = tokenizer.chat_template
+        tokenizer.chat_template = rewritten
+        try:
+            if renders_like_training(tokenizer, thinking):
+                return rewritten
+        finally:
+            tokenizer.chat_template = original
+    raise ValueError(
+        "the tokenizer's chat template renders an earlier assistant turn differently from the "
+        "token stream training plays, and it is not Qwen3's template, whose rule this rewrites: "
+        "a served model would read contexts it never trained on"
+    )
+
+
+def renders_like_training(tokenizer: Any, thinking: bool = False) -> bool:
+    """Whether the chat template re-renders a two-turn episode (its result as a user message,
+    and as a ``tool`` message where the template has that role) as the very text training
+    plays: the prompt, the model's first turn, then the environment's turn."""
+    chat = ChatFormat.from_tokenizer(tokenizer, thinking)
+    turn = "<think>\nfirst\n</think>\n\n<tool>x</tool>" if thinking else "<tool>x</tool>"
+    opening = [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}]
+    prompt = tokenizer.apply_chat_template(
+        opening, add_generation_prompt=True, tokenize=False, enable_thinking=thinking
+    )
+    roles = ["user"] if chat.tool_start is None else ["user", "tool"]
+    for role in roles:
+        messages = [
+            *opening,
+            {"role": "assistant", "content": turn},
+            {"role": role, "content": "r"},
+        ]
+        rendered = tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False, enable_thinking=thinking
+        )
+        if rendered != prompt + turn + chat.environment_turn("r", role):
+            return False
+    return True

@@ -36,7 +36,7 @@ from nanosearch.data import build_mixture, load_musique, split_dev
 from nanosearch.errors import NanosearchError
 from nanosearch.files import directory_lock, write_json
 from nanosearch.rewards import correctness_function
-from nanosearch.train.export import SERVING_NOTE, export_model
+from nanosearch.train.export import SERVING_NOTE, export_model, keep_episode_template
 from nanosearch.train.heldout import HeldOutCallback
 from nanosearch.train.metrics import (
     METRICS_FILE,
@@ -148,6 +148,8 @@ def _train(
         current = prepare_model(
             recipe, out / "base-model", world=world, train=data.train, engine=engine, say=say
         )
+        if state.is_main_process and Path(current) == out / "base-model":
+            keep_episode_template(out / "base-model", recipe.generation.thinking)
     evaluation = recipe.evaluation if data.dev else None
     if evaluation is not None and state.is_main_process:
         run_summary.evaluate_base(recipe, out, current, engine, data.dev, data.test, world, say)
@@ -184,6 +186,7 @@ def _train(
             export.original_context,
             recipe.protocol,
             recipe.generation.result_chars,
+            recipe.generation.thinking,
         )
     lines: list[str] = []
     if evaluation is not None and state.is_main_process:

@@ -1,9 +1,11 @@
-"""The final model, exported for serving: the weights and tokenizer, YaRN rope scaling in its
-config unless the recipe turns it off (the Jan-nano report serves 128K as factor 4 over a 32K
-base), and a note with the serving flags of the run's tool protocol."""
+"""The final model, exported for serving: the weights and tokenizer (its chat template made to
+render episodes as training played them), YaRN rope scaling in its config unless the recipe
+turns it off (the Jan-nano report serves 128K as factor 4 over a 32K base), and a note with the
+serving flags of the run's tool protocol."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,8 @@ SERVING_NOTE = "SERVING.md"
 MODEL_FILES = ("*.safetensors", "*.json", "*.jinja", "*.txt", "*.model", "*.tiktoken")
 TRAINING_STATE = {"trainer_state.json", "training_args.bin"}
 
+logger = logging.getLogger(__name__)
+
 
 def export_model(
     checkpoint: Path,
@@ -25,11 +29,13 @@ def export_model(
     original_context: int = YARN_ORIGINAL_CONTEXT,
     protocol: ProtocolName = "xml",
     result_chars: int = RESULT_CHARS,
+    thinking: bool = False,
 ) -> Path:
     """Copy the weights and tokenizer of ``checkpoint`` to ``out`` and set YaRN scaling by
     ``factor`` over ``original_context`` tokens (none when ``factor`` is None). The note gives
     the flags that serve and evaluate the model as it was trained: its tool ``protocol`` and the
-    ``result_chars`` of a tool reply it saw."""
+    ``result_chars`` of a tool reply it saw. The tokenizer's chat template is the one that
+    renders an episode as training played it (``thinking`` as in training)."""
     from transformers import AutoConfig
 
     serving = Serving(out, protocol, result_chars)
@@ -39,6 +45,7 @@ def export_model(
             for file in checkpoint.glob(pattern):
                 if file.name not in TRAINING_STATE:
                     shutil.copy2(file, staging / file.name)
+        keep_episode_template(staging, thinking)
         config = AutoConfig.from_pretrained(staging)
         if factor is None:
             note = plain_serving_note(serving, config.max_position_embeddings)
@@ -53,6 +60,29 @@ def export_model(
             note = serving_note(serving, factor, original_context)
         (staging / SERVING_NOTE).write_text(note)
     return out
+
+
+def keep_episode_template(directory: Path, thinking: bool = False) -> bool:
+    """Save the model directory's tokenizer with the chat template that renders a multi-turn
+    episode as training played it (:func:`nanosearch.env.chat.episode_template`), so a chat
+    endpoint serving it re-renders the context the model trained on. False when its template
+    did already, or when it is one this cannot align (logged: served, such a model reads
+    earlier turns otherwise than in training)."""
+    from transformers import AutoTokenizer
+
+    from nanosearch.env.chat import episode_template
+
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    try:
+        template = episode_template(tokenizer, thinking)
+    except ValueError as error:
+        logger.warning("%s: %s", directory, error)
+        return False
+    if template is None:
+        return False
+    tokenizer.chat_template = template
+    tokenizer.save_pretrained(directory)
+    return True
 
 
 THINKING_OFF = "Thinking stays off (the chat template's `enable_thinking=False`), as in training."
