@@ -6,7 +6,9 @@ serving flags of the run's tool protocol."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +83,13 @@ def keep_episode_template(directory: Path, thinking: bool = False) -> bool:
     if template is None:
         return False
     tokenizer.chat_template = template
-    tokenizer.save_pretrained(directory)
+    with tempfile.TemporaryDirectory(dir=directory.parent) as scratch:
+        tokenizer.save_pretrained(scratch)
+        # Each file is swapped whole and the template last: a kill leaves a tokenizer that
+        # loads, with the old template or the new one.
+        written = sorted(Path(scratch).iterdir(), key=lambda file: file.suffix == ".jinja")
+        for file in written:
+            os.replace(file, directory / file.name)
     return True
 
 
