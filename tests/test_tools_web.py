@@ -5,10 +5,12 @@ provider's documented request and response JSON and serves the pages its results
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -240,6 +242,50 @@ def test_private_addresses_are_never_read_for_a_public_search_api(web: FakeWeb) 
     # a search API on loopback (a self-hosted SearXNG) may read loopback pages; a public one not
     assert backend(web, "searxng").reader.allow_private
     assert not WebSearch(search_api("serper")).reader.allow_private
+
+
+def test_a_host_is_resolved_once_and_read_at_the_address_that_was_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: a name answers a public address to the check and loopback afterwards.
+    The public internet cannot exist here, so httpx's MockTransport stands in for it and
+    records where each request was sent."""
+    answers = {"rebind.example": ["93.184.216.34", "127.0.0.1"], "other.example": ["1.1.1.1"]}
+    asked: list[str] = []
+
+    def resolve(host: str, *args: object, **kwargs: object) -> list[tuple]:
+        asked.append(host)
+        address = answers[host][0] if len(answers[host]) == 1 else answers[host].pop(0)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, 0))]
+
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        moves = {"/a": "/b", "/b": "https://other.example:8443/c"}
+        if request.url.path in moves:
+            return httpx.Response(302, headers={"location": moves[request.url.path]})
+        return httpx.Response(
+            200, text="<title>T</title><p>Read.</p>", headers={"content-type": "text/html"}
+        )
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    reader = PageReader(client=httpx.Client(transport=httpx.MockTransport(handler)))
+    page = reader.read("https://rebind.example/a")
+    assert page.url == "https://other.example:8443/c" and page.title == "T"
+    assert asked == ["rebind.example", "other.example"]
+    assert [str(r.url) for r in sent] == [
+        "https://93.184.216.34/a",
+        "https://93.184.216.34/b",
+        "https://1.1.1.1:8443/c",
+    ]
+    assert [r.headers["host"] for r in sent] == ["rebind.example"] * 2 + ["other.example:8443"]
+    assert [r.extensions["sni_hostname"] for r in sent] == ["rebind.example"] * 2 + [
+        "other.example"
+    ]
+    with pytest.raises(UpstreamError, match="rebind.example is not a public address"):
+        reader.read("http://rebind.example/a")  # it answers loopback now: refused, not read
+    assert len(sent) == 3
 
 
 def test_http_api_on_a_web_backend(web: FakeWeb) -> None:

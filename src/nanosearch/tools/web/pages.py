@@ -6,6 +6,9 @@ passes only addresses its own searches returned. A redirect is followed only to 
 address on the same host, or on a host whose every address is public; pages on private,
 loopback or link-local addresses are read only when the search API itself lives on one (a
 self-hosted SearXNG, a test server), so a result can never point the server at its own network.
+A host is resolved once per read and the request goes to the address that was checked (the
+``Host`` header and TLS name stay the host's), so a name that answers a public address to the
+check and a private one to the connection (DNS rebinding) reaches nothing private.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import re
 import socket
 import time
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -54,15 +58,39 @@ def is_private_host(host: str, unresolved: bool = True) -> bool:
     """Whether ``host`` is, or resolves to, an address that is not public (loopback, private,
     link-local, reserved). A name that does not resolve counts as ``unresolved`` (private, so
     not read, unless the caller says otherwise)."""
+    addresses = host_addresses(host)
+    if addresses is None:
+        return unresolved
+    return not addresses or any(not address.is_global for address in addresses)
+
+
+def host_addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address] | None:
+    """The addresses ``host`` is or resolves to, in the resolver's order; None when it does not
+    resolve."""
     try:
-        addresses = {ipaddress.ip_address(host.strip("[]"))}
+        return [ipaddress.ip_address(host.strip("[]"))]
     except ValueError:
         try:
             infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
         except (OSError, UnicodeError):
-            return unresolved
-        addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
-    return not addresses or any(not address.is_global for address in addresses)
+            return None
+        found = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        return list(dict.fromkeys(found))
+
+
+def pinned_request(url: str, address: str | None) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The URL, headers and httpx extensions of a GET of ``url`` sent to ``address`` (None:
+    to whatever the host resolves to when connecting), naming the host in ``Host`` and, over
+    TLS, in the SNI name the certificate is checked against."""
+    if address is None:
+        return url, {}, {}
+    parts = urlsplit(url)
+    netloc = f"[{address}]" if ":" in address else address
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    headers = {"Host": parts.netloc.rpartition("@")[2]}
+    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    return urlunsplit(parts._replace(netloc=netloc)), headers, extensions
 
 
 class PageReader:
@@ -83,36 +111,47 @@ class PageReader:
 
     def read(self, url: str) -> WebPage:
         deadline = time.monotonic() + self.limits.seconds
-        self.check_address(url)
+        address = self.check_address(url)
         origin = urlsplit(url).hostname
         for _ in range(self.limits.max_redirects + 1):
-            reply = self.get(url, deadline)
+            reply = self.get(url, deadline, address)
             if reply.location is None:
                 if reply.status >= 400:
                     raise UpstreamError(f"{url} answered HTTP {reply.status}")
                 return self.extract(url, reply)
             target = urljoin(url, reply.location)
             if urlsplit(target).hostname != origin:
-                self.check_address(target)
+                address = self.check_address(target)
+                origin = urlsplit(target).hostname
             elif urlsplit(target).scheme not in ("http", "https"):
                 raise UpstreamError(f"{url} redirects to {target[:200]!r}, which is not http(s)")
             url = target
         raise UpstreamError(f"more than {self.limits.max_redirects} redirects from the result")
 
-    def check_address(self, url: str) -> None:
+    def check_address(self, url: str) -> str | None:
+        """Refuse what is not an http(s) address on a public host; the one address of the
+        host to connect to (None when private hosts are allowed: the connection resolves it)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UpstreamError(f"{url[:200]!r} is not an http(s) address")
-        if not self.allow_private and is_private_host(parts.hostname):
+        if self.allow_private:
+            return None
+        addresses = host_addresses(parts.hostname)
+        if not addresses or any(not address.is_global for address in addresses):
             raise UpstreamError(
                 f"{parts.hostname} is not a public address; pages on private networks are not read"
             )
+        return str(addresses[0])
 
-    def get(self, url: str, deadline: float) -> Reply:
-        """One GET: a redirect's target, or the body (at most ``max_bytes``)."""
+    def get(self, url: str, deadline: float, address: str | None = None) -> Reply:
+        """One GET, sent to ``address`` when given: a redirect's target, or the body (at
+        most ``max_bytes``)."""
         chunks, size = [], 0
+        target, headers, extensions = pinned_request(url, address)
         try:
-            with self.client.stream("GET", url) as response:
+            with self.client.stream(
+                "GET", target, headers=headers, extensions=extensions
+            ) as response:
                 location = response.headers.get("location")
                 if response.is_redirect and location:
                     return Reply(response.status_code, location)
