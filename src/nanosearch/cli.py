@@ -405,6 +405,50 @@ JudgeKey = Annotated[
     str | None,
     typer.Option(envvar="NANOSEARCH_JUDGE_API_KEY", help="The judge's key.", show_default=False),
 ]
+EvalOut = Annotated[Path, typer.Option(help="Run directory (results.jsonl, summary.json).")]
+AgentRuntime = Annotated[str, typer.Option(help="Agent runtime: native, react or codeagent.")]
+EvalModel = Annotated[
+    str | None,
+    typer.Option(
+        help="Model: a local directory or hub id run in this process, or the model name "
+        "the endpoint serves when --base-url is given."
+    ),
+]
+ModelUrl = Annotated[
+    str | None,
+    typer.Option(help="OpenAI-compatible endpoint (vLLM, llama.cpp, a hosted API), .../v1."),
+]
+ModelKey = Annotated[
+    str | None,
+    typer.Option(
+        envvar=["NANOSEARCH_MODEL_API_KEY", "OPENAI_API_KEY"],
+        help="Bearer key of the endpoint.",
+        show_default=False,
+    ),
+]
+AgentIndex = Annotated[
+    Path | None, typer.Option(help="Index to serve to the agent over MCP (stdio).")
+]
+McpUrl = Annotated[
+    str | None, typer.Option("--mcp", help="URL of a running MCP server (streamable HTTP).")
+]
+SampleSeed = Annotated[int, typer.Option(help="Seed of --sample.")]
+GraderName = Annotated[str, typer.Option(help="offline (rules) or llm (a judge endpoint).")]
+ThinkingMode = Annotated[
+    str, typer.Option(help="on, off (sent as enable_thinking) or auto (not sent).")
+]
+Temperature = Annotated[float, typer.Option(help="Sampling temperature.")]
+TopP = Annotated[float, typer.Option(help="Nucleus sampling.")]
+TurnTokens = Annotated[int, typer.Option(help="Tokens per model turn at most.")]
+MaxTurns = Annotated[int, typer.Option(help="Model turns per question at most.")]
+ContextBudget = Annotated[
+    int, typer.Option(help="Stop a question once a call's prompt + reply reach this.")
+]
+Concurrency = Annotated[int, typer.Option(help="Questions in flight at once.")]
+Retries = Annotated[int, typer.Option(help="Retries of a transient endpoint error.")]
+ResumeRun = Annotated[
+    bool, typer.Option(help="Continue DIR: graded questions are skipped, never re-asked.")
+]
 eval_app = typer.Typer(
     help="Evaluate agents: SimpleQA and QA benchmarks through MCP tools.", no_args_is_help=True
 )
@@ -414,35 +458,13 @@ app.add_typer(eval_app, name="eval")
 @eval_app.command("simpleqa")
 @friendly_errors
 def eval_simpleqa(
-    out: Annotated[Path, typer.Option(help="Run directory (results.jsonl, summary.json).")],
-    agent: Annotated[str, typer.Option(help="Agent runtime: native, react or codeagent.")] = (
-        "native"
-    ),
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="Model: a local directory or hub id run in this process, or the model name "
-            "the endpoint serves when --base-url is given."
-        ),
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(help="OpenAI-compatible endpoint (vLLM, llama.cpp, a hosted API), .../v1."),
-    ] = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option(
-            envvar=["NANOSEARCH_MODEL_API_KEY", "OPENAI_API_KEY"],
-            help="Bearer key of the endpoint.",
-            show_default=False,
-        ),
-    ] = None,
-    index: Annotated[
-        Path | None, typer.Option(help="Index to serve to the agent over MCP (stdio).")
-    ] = None,
-    mcp: Annotated[
-        str | None, typer.Option("--mcp", help="URL of a running MCP server (streamable HTTP).")
-    ] = None,
+    out: EvalOut,
+    agent: AgentRuntime = "native",
+    model: EvalModel = None,
+    base_url: ModelUrl = None,
+    api_key: ModelKey = None,
+    index: AgentIndex = None,
+    mcp: McpUrl = None,
     backend: Backend = "local",
     backend_url: BackendUrl = None,
     data: Annotated[
@@ -454,7 +476,7 @@ def eval_simpleqa(
     ] = None,
     limit: Annotated[int | None, typer.Option(help="First N questions (after filters).")] = None,
     sample: Annotated[int | None, typer.Option(help="A seeded random sample of N.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of --sample.")] = 0,
+    seed: SampleSeed = 0,
     topic: Annotated[
         list[str] | None, typer.Option(help="Only this topic (repeatable).", show_default=False)
     ] = None,
@@ -462,30 +484,22 @@ def eval_simpleqa(
         list[str] | None,
         typer.Option(help="Only this answer type (repeatable).", show_default=False),
     ] = None,
-    grader: Annotated[str, typer.Option(help="offline (rules) or llm (a judge endpoint).")] = (
-        "offline"
-    ),
+    grader: GraderName = "offline",
     judge_base_url: JudgeUrl = None,
     judge_model: JudgeModel = None,
     judge_api_key: JudgeKey = None,
     judge_template: JudgeTemplateFile = None,
-    thinking: Annotated[
-        str, typer.Option(help="on, off (sent as enable_thinking) or auto (not sent).")
-    ] = "off",
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling.")] = 0.8,
-    max_tokens: Annotated[int, typer.Option(help="Tokens per model turn at most.")] = 1024,
-    max_turns: Annotated[int, typer.Option(help="Model turns per question at most.")] = 10,
-    context_budget: Annotated[
-        int, typer.Option(help="Stop a question once a call's prompt + reply reach this.")
-    ] = 8192,
+    thinking: ThinkingMode = "off",
+    temperature: Temperature = 0.7,
+    top_p: TopP = 0.8,
+    max_tokens: TurnTokens = 1024,
+    max_turns: MaxTurns = 10,
+    context_budget: ContextBudget = 8192,
     result_chars: ResultChars = RESULT_CHARS,
     protocol: ToolFormat = "xml",
-    concurrency: Annotated[int, typer.Option(help="Questions in flight at once.")] = 4,
-    retries: Annotated[int, typer.Option(help="Retries of a transient endpoint error.")] = 4,
-    resume: Annotated[
-        bool, typer.Option(help="Continue DIR: graded questions are skipped, never re-asked.")
-    ] = False,
+    concurrency: Concurrency = 4,
+    retries: Retries = 4,
+    resume: ResumeRun = False,
 ) -> None:
     """Run SimpleQA questions through an agent whose search tools come over MCP; grade them."""
     given = dict(locals())
@@ -498,35 +512,13 @@ def eval_simpleqa(
 @eval_app.command("qa")
 @friendly_errors
 def eval_qa(
-    out: Annotated[Path, typer.Option(help="Run directory (results.jsonl, summary.json).")],
-    agent: Annotated[str, typer.Option(help="Agent runtime: native, react or codeagent.")] = (
-        "native"
-    ),
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="Model: a local directory or hub id run in this process, or the model name "
-            "the endpoint serves when --base-url is given."
-        ),
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(help="OpenAI-compatible endpoint (vLLM, llama.cpp, a hosted API), .../v1."),
-    ] = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option(
-            envvar=["NANOSEARCH_MODEL_API_KEY", "OPENAI_API_KEY"],
-            help="Bearer key of the endpoint.",
-            show_default=False,
-        ),
-    ] = None,
-    index: Annotated[
-        Path | None, typer.Option(help="Index to serve to the agent over MCP (stdio).")
-    ] = None,
-    mcp: Annotated[
-        str | None, typer.Option("--mcp", help="URL of a running MCP server (streamable HTTP).")
-    ] = None,
+    out: EvalOut,
+    agent: AgentRuntime = "native",
+    model: EvalModel = None,
+    base_url: ModelUrl = None,
+    api_key: ModelKey = None,
+    index: AgentIndex = None,
+    mcp: McpUrl = None,
     backend: Backend = "local",
     backend_url: BackendUrl = None,
     data: Annotated[
@@ -543,31 +535,23 @@ def eval_qa(
     sample: Annotated[
         int | None, typer.Option(help="A seeded random sample of N per data set.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of --sample.")] = 0,
-    grader: Annotated[str, typer.Option(help="offline (rules) or llm (a judge endpoint).")] = (
-        "offline"
-    ),
+    seed: SampleSeed = 0,
+    grader: GraderName = "offline",
     judge_base_url: JudgeUrl = None,
     judge_model: JudgeModel = None,
     judge_api_key: JudgeKey = None,
     judge_template: JudgeTemplateFile = None,
-    thinking: Annotated[
-        str, typer.Option(help="on, off (sent as enable_thinking) or auto (not sent).")
-    ] = "off",
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling.")] = 0.8,
-    max_tokens: Annotated[int, typer.Option(help="Tokens per model turn at most.")] = 1024,
-    max_turns: Annotated[int, typer.Option(help="Model turns per question at most.")] = 10,
-    context_budget: Annotated[
-        int, typer.Option(help="Stop a question once a call's prompt + reply reach this.")
-    ] = 8192,
+    thinking: ThinkingMode = "off",
+    temperature: Temperature = 0.7,
+    top_p: TopP = 0.8,
+    max_tokens: TurnTokens = 1024,
+    max_turns: MaxTurns = 10,
+    context_budget: ContextBudget = 8192,
     result_chars: ResultChars = RESULT_CHARS,
     protocol: ToolFormat = "xml",
-    concurrency: Annotated[int, typer.Option(help="Questions in flight at once.")] = 4,
-    retries: Annotated[int, typer.Option(help="Retries of a transient endpoint error.")] = 4,
-    resume: Annotated[
-        bool, typer.Option(help="Continue DIR: graded questions are skipped, never re-asked.")
-    ] = False,
+    concurrency: Concurrency = 4,
+    retries: Retries = 4,
+    resume: ResumeRun = False,
 ) -> None:
     """Run QA benchmarks (NQ, HotpotQA, MuSiQue, ...) through an agent whose search tools come
     over MCP: exact match, cover exact match and F1 per data set, beside the SimpleQA grades."""
