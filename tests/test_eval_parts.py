@@ -277,7 +277,10 @@ def test_qa_benchmarks_run_against_their_corpora_resume_and_report(
     """The bundled NQ items against the Wikipedia passages they come with, and the MuSiQue
     sample against its paragraphs, each through an in-process checkpoint, the native runtime
     and our MCP server over stdio; then a resumed run and the report with Search-R1's rows."""
+    from typer.testing import CliRunner
+
     from nanosearch.assets import MUSIQUE_SAMPLE, NQ_SAMPLE, WIKI_PASSAGES
+    from nanosearch.cli import app
     from nanosearch.corpus import read_corpus
     from nanosearch.eval.cli_run import run_from_options
     from nanosearch.eval.report import PUBLISHED_QA
@@ -304,7 +307,12 @@ def test_qa_benchmarks_run_against_their_corpora_resume_and_report(
         return list(run_from_options(options))
 
     run(tmp_path / "nq", wiki, [str(NQ_SAMPLE)])
-    run(tmp_path / "musique", musique_index_dir, [f"musique={MUSIQUE_SAMPLE}"])
+    command = ["eval", "qa", "--out", str(tmp_path / "musique"), "--model", str(tiny_qwen3_dir)]
+    command += ["--index", str(musique_index_dir), "--data", f"musique={MUSIQUE_SAMPLE}"]
+    command += ["--limit", "2", "--max-turns", "2", "--max-tokens", "8", "--temperature", "0"]
+    result = CliRunner().invoke(app, [*command, "--concurrency", "1"])
+    assert result.exit_code == 0, result.output
+    assert "musique" in result.output
     nq_rows = JsonlLog(tmp_path / "nq" / "results.jsonl").read()
     assert [r["id"] for r in nq_rows] == [
         "flashrag_nq_test_17/test_0",
