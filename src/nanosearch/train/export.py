@@ -67,13 +67,15 @@ def export_model(
 def keep_episode_template(directory: Path, thinking: bool = False) -> bool:
     """Save the model directory's tokenizer with the chat template that renders a multi-turn
     episode as training played it (:func:`nanosearch.env.chat.episode_template`), so a chat
-    endpoint serving it re-renders the context the model trained on. False when its template
-    did already, or when it is one this cannot align (logged: served, such a model reads
-    earlier turns otherwise than in training)."""
+    endpoint serving it re-renders the context the model trained on. False when the directory
+    holds no tokenizer, when its template did already, or when it is one this cannot align
+    (logged: served, such a model reads earlier turns otherwise than in training)."""
     from transformers import AutoTokenizer
 
     from nanosearch.env.chat import episode_template
 
+    if not (directory / "tokenizer_config.json").is_file():
+        return False
     tokenizer = AutoTokenizer.from_pretrained(directory)
     try:
         template = episode_template(tokenizer, thinking)
