@@ -651,12 +651,20 @@ def test_the_exported_tokenizer_renders_episodes_as_training_played_them(
     from transformers import AutoTokenizer
 
     from nanosearch.env.chat import renders_like_training
-    from nanosearch.train.export import export_model, keep_episode_template
+    from nanosearch.train.export import Serving, export_model, keep_episode_template
 
     out = export_model(tiny_qwen3_dir, tmp_path / "model", thinking=thinking)
     assert not renders_like_training(AutoTokenizer.from_pretrained(tiny_qwen3_dir), thinking)
     assert renders_like_training(AutoTokenizer.from_pretrained(out), thinking)
-    assert not keep_episode_template(out, thinking)  # aligned already: left as it is
+    written = {file.name: file.stat().st_mtime_ns for file in out.iterdir()}
+    assert keep_episode_template(out, thinking)  # aligned already: left as it is
+    assert {file.name: file.stat().st_mtime_ns for file in out.iterdir()} == written
+    note = (out / "SERVING.md").read_text()
+    assert f"Thinking stays {'on' if thinking else 'off'}" in note
+    assert "serve it with this directory's template" in note
+    assert not keep_episode_template(tmp_path)  # no tokenizer there
+    unaligned = Serving(out, "xml", 600, thinking, episode_template=False).chat_lines()
+    assert "a context it never trained on" in unaligned
 
 
 def test_resuming_a_prepared_directory_starts_a_run_without_a_warning(

@@ -40,14 +40,13 @@ def export_model(
     renders an episode as training played it (``thinking`` as in training)."""
     from transformers import AutoConfig
 
-    serving = Serving(out, protocol, result_chars)
-
     with building(out) as staging:
         for pattern in MODEL_FILES:
             for file in checkpoint.glob(pattern):
                 if file.name not in TRAINING_STATE:
                     shutil.copy2(file, staging / file.name)
-        keep_episode_template(staging, thinking)
+        aligned = keep_episode_template(staging, thinking)
+        serving = Serving(out, protocol, result_chars, thinking, aligned)
         config = AutoConfig.from_pretrained(staging)
         if factor is None:
             note = plain_serving_note(serving, config.max_position_embeddings)
@@ -65,10 +64,10 @@ def export_model(
 
 
 def keep_episode_template(directory: Path, thinking: bool = False) -> bool:
-    """Save the model directory's tokenizer with the chat template that renders a multi-turn
-    episode as training played it (:func:`nanosearch.env.chat.episode_template`), so a chat
-    endpoint serving it re-renders the context the model trained on. False when the directory
-    holds no tokenizer, when its template did already, or when it is one this cannot align
+    """Give the model directory's tokenizer the chat template that renders a multi-turn episode
+    as training played it (:func:`nanosearch.env.chat.episode_template`), so a chat endpoint
+    serving it re-renders the context the model trained on. Whether its template now does:
+    False when the directory holds no tokenizer, or one whose template this cannot align
     (logged: served, such a model reads earlier turns otherwise than in training)."""
     from transformers import AutoTokenizer
 
@@ -83,7 +82,7 @@ def keep_episode_template(directory: Path, thinking: bool = False) -> bool:
         logger.warning("%s: %s", directory, error)
         return False
     if template is None:
-        return False
+        return True
     tokenizer.chat_template = template
     with tempfile.TemporaryDirectory(dir=directory.parent) as scratch:
         tokenizer.save_pretrained(scratch)
@@ -95,7 +94,10 @@ def keep_episode_template(directory: Path, thinking: bool = False) -> bool:
     return True
 
 
-THINKING_OFF = "Thinking stays off (the chat template's `enable_thinking=False`), as in training."
+THINKING = {
+    False: "Thinking stays off (the chat template's `enable_thinking=False`), as in training.",
+    True: "Thinking stays on (the chat template's `enable_thinking=True`), as in training.",
+}
 SAMPLING_FLAGS = """--override-generation-config '{"temperature": 0.7, "top_p": 0.8}'"""
 
 
@@ -104,6 +106,25 @@ class Serving:
     model_dir: Path
     protocol: ProtocolName
     result_chars: int
+    thinking: bool = False
+    episode_template: bool = True
+
+    def chat_lines(self) -> str:
+        """How the served chat must look: thinking as in training, and the directory's own
+        chat template, which re-renders earlier turns as training played them."""
+        if not self.episode_template:
+            template = (
+                "Its chat template re-renders earlier turns otherwise than training played "
+                "them (the export logged how): from its second turn on, a served model reads "
+                "a context it never trained on."
+            )
+        else:
+            template = (
+                "Its chat template re-renders every earlier turn as training played it, think "
+                "block included (Qwen3's own template drops it): serve it with this directory's "
+                "template, not the base model's."
+            )
+        return f"{THINKING[self.thinking]} {template}"
 
     def vllm_flags(self) -> str:
         """hermes calls are vLLM tool calls; xml calls stay in the reply's text, where
@@ -156,7 +177,7 @@ def plain_serving_note(serving: Serving, context: int) -> str:
     return f"""# Serving this model
 
 Its `config.json` keeps the trained rope settings (the recipe's `export.yarn_factor` is null):
-a {context:,}-token context. {THINKING_OFF} {serving.protocol_line()}
+a {context:,}-token context. {serving.chat_lines()} {serving.protocol_line()}
 
 {serving.vllm_section(context)}
 {serving.evaluate_note()}"""
@@ -167,7 +188,7 @@ def serving_note(serving: Serving, factor: float, original_context: int) -> str:
     return f"""# Serving this model
 
 Its `config.json` carries YaRN rope scaling: factor {factor:g} over a {original_context:,}-token
-base, for a {context:,}-token context. {THINKING_OFF} {serving.protocol_line()}
+base, for a {context:,}-token context. {serving.chat_lines()} {serving.protocol_line()}
 
 {serving.vllm_section(context)}
 vLLM reads the rope scaling from the config. YaRN is static there: it scales short prompts too,
