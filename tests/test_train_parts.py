@@ -661,6 +661,7 @@ def test_the_exported_tokenizer_renders_episodes_as_training_played_them(
     assert {file.name: file.stat().st_mtime_ns for file in out.iterdir()} == written
     note = (out / "SERVING.md").read_text()
     assert f"Thinking stays {'on' if thinking else 'off'}" in note
+    assert ("--thinking on" in note) == thinking
     assert "serve it with this directory's template" in note
     assert not keep_episode_template(tmp_path)  # no tokenizer there
     unaligned = Serving(out, "xml", 600, thinking, episode_template=False).chat_lines()

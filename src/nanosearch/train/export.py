@@ -156,6 +156,8 @@ vllm serve {self.model_dir} --max-model-len {context} \\
 
     def evaluate_note(self) -> str:
         flags = f"--protocol {self.protocol} --result-chars {self.result_chars}"
+        if self.thinking:
+            flags += " --thinking on"
         return f"""## Evaluate it
 
 In this process:
