@@ -142,10 +142,9 @@ def episode_template(tokenizer: Any, thinking: bool = False) -> str | None:
     Raises ValueError when the template differs from training in a way this does not know."""
     if renders_like_training(tokenizer, thinking):
         return None
-    template = tokenizer.chat_template
-    rewritten, found = HISTORY_THINKING_RULE.subn(lambda _: EVERY_TURN_THINKING, template or "")
+    original = tokenizer.chat_template
+    rewritten, found = HISTORY_THINKING_RULE.subn(lambda _: EVERY_TURN_THINKING, original or "")
     if found == 1:
-        original = tokenizer.chat_template
         tokenizer.chat_template = rewritten
         try:
             if renders_like_training(tokenizer, thinking):

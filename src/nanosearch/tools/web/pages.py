@@ -61,7 +61,11 @@ def is_private_host(host: str, unresolved: bool = True) -> bool:
     addresses = host_addresses(host)
     if addresses is None:
         return unresolved
-    return not addresses or any(not address.is_global for address in addresses)
+    return not all_public(addresses)
+
+
+def all_public(addresses: list[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:
+    return bool(addresses) and all(address.is_global for address in addresses)
 
 
 def host_addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address] | None:
@@ -137,7 +141,7 @@ class PageReader:
         if self.allow_private:
             return None
         addresses = host_addresses(parts.hostname)
-        if not addresses or any(not address.is_global for address in addresses):
+        if addresses is None or not all_public(addresses):
             raise UpstreamError(
                 f"{parts.hostname} is not a public address; pages on private networks are not read"
             )
