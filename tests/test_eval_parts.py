@@ -4,7 +4,11 @@ torn JSONL repair, option checks, the in-process endpoint and the report."""
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -404,3 +408,63 @@ def test_a_qa_run_of_other_sets_is_shown_without_search_r1s_figures(tmp_path: Pa
     assert text.startswith("# Evaluation report: world-test")
     assert "| world | world-test | 2 | 50.0 |" in text and "Published" not in text
     assert "Search-R1" not in page.read_text() and 'class="published"' not in page.read_text()
+
+
+@pytest.fixture
+def reasoning_endpoint() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A loopback server answering as vLLM does behind ``--reasoning-parser qwen3``: the think
+    block apart from the content. A stand-in, because no model here writes a think block (the
+    tiny random ones write noise), so a real vLLM would never split one."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            field = "reasoning_content" if len(received) == 1 else "reasoning"
+            message = {
+                "role": "assistant",
+                "content": "\n\n<answer>Zimbabwe",
+                field: "\nIt is the Bubye.\n",
+            }
+            body = json.dumps(
+                {"choices": [{"message": message, "finish_reason": "stop"}], "usage": {}}
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_think_block_handed_back_apart_stays_in_the_turn_and_is_sent_back(
+    reasoning_endpoint: tuple[str, list[dict[str, Any]]],
+) -> None:
+    from nanosearch.env import GenerationRequest
+    from nanosearch.eval.chat_client import ChatPolicy, ChatSettings
+
+    base, received = reasoning_endpoint
+    policy = ChatPolicy(ChatSettings(base, "m", thinking=True, retries=0))
+    question = ({"role": "system", "content": "s"}, {"role": "user", "content": "q"})
+    (first,) = policy.generate([GenerationRequest(0, 0, [], 64, question)])
+    written = "<think>\nIt is the Bubye.\n</think>\n\n<answer>Zimbabwe</answer>"
+    assert first.text == written
+    episode = (*question, {"role": "assistant", "content": first.text})
+    (second,) = policy.generate(
+        [GenerationRequest(0, 1, [], 64, (*episode, {"role": "user", "content": "r"}))]
+    )
+    assert second.text == written  # vLLM's newer field name, `reasoning`, alike
+    assert received[1]["messages"][2] == {"role": "assistant", "content": written}
+    assert received[1]["chat_template_kwargs"] == {"enable_thinking": True}
+    policy.close()

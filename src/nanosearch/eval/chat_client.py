@@ -106,7 +106,7 @@ class ChatEndpoint:
                 f"{s.base_url} answered without choices: {str(reply)[:200]}"
             ) from None
         usage = reply.get("usage") or {}
-        content = message.get("content") or ""
+        content = as_written(message)
         if stop and choice.get("finish_reason") == "stop":
             content = close_cut_tag(content)
         return ChatReply(
@@ -119,6 +119,19 @@ class ChatEndpoint:
 
     def close(self) -> None:
         self._http.close()
+
+
+def as_written(message: dict[str, Any]) -> str:
+    """The reply's text as the model wrote it. An endpoint with a reasoning parser (vLLM's
+    ``--reasoning-parser``) hands the think block back apart, as ``reasoning_content`` or
+    ``reasoning``; the episode keeps it in the turn, as training played it, so the next request
+    sends it back and the episode template renders it where the model wrote it."""
+    content = message.get("content") or ""
+    reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+    if not isinstance(reasoning, str) or not reasoning.strip() or "</think>" in content:
+        return content
+    thought, answer = reasoning.strip("\n"), content.lstrip("\n")
+    return f"<think>\n{thought}\n</think>\n\n{answer}"
 
 
 def close_cut_tag(text: str) -> str:

@@ -96,7 +96,9 @@ def keep_episode_template(directory: Path, thinking: bool = False) -> bool:
 
 THINKING = {
     False: "Thinking stays off (the chat template's `enable_thinking=False`), as in training.",
-    True: "Thinking stays on (the chat template's `enable_thinking=True`), as in training.",
+    True: "Thinking stays on (the chat template's `enable_thinking=True`), as in training; "
+    "every turn's think block goes back to the endpoint with the conversation (nanosearch's "
+    "native runtime puts back the one a `--reasoning-parser` hands apart).",
 }
 SAMPLING_FLAGS = """--override-generation-config '{"temperature": 0.7, "top_p": 0.8}'"""
 
