@@ -206,8 +206,42 @@ def test_transcripts_round_trip_and_answer_from_the_results(
         FormatOnlySettings(answer_from="gold")
 
 
-def test_transcripts_do_not_depend_on_the_gold_answer(
+def test_unasked_answers_leave_out_what_the_question_names(
     world_dir: Path, world_engine: SearchEngine, world_tokenizer: Any
+) -> None:
+    questions = [q for q in read_questions(world_dir, "train") if q["hops"] == 1][:40]
+    finder = MentionFinder(read_description(world_dir)["mentions"])
+    played = {
+        unasked: format_only_episodes(
+            questions,
+            EngineTools(world_engine),
+            ChatFormat.from_tokenizer(world_tokenizer),
+            finder,
+            max_turns=3,
+            token_budget=1280,
+            result_chars=600,
+            seed=0,
+            titles=read_description(world_dir)["titles"],  # every top entry is the subject's
+            settings=FormatOnlySettings(answer_from="top", answer_unasked=unasked),
+        )
+        for unasked in (False, True)
+    }
+    asked = [set(finder.find(q["question"])) for q in questions]
+    subject_answers = [
+        sum(e.answer in names for e, names in zip(episodes, asked, strict=True))
+        for episodes, _ in played.values()
+    ]
+    assert subject_answers[0] > 0 and subject_answers[1] == 0
+    for (episode, pool), names in zip(zip(*played[True], strict=True), asked, strict=True):
+        assert pool and episode.answer in pool and not names & set(pool)
+    assert sum(map(len, played[True][1])) < sum(map(len, played[False][1]))
+
+
+@pytest.mark.parametrize(
+    "draws", [FormatOnlySettings(), FormatOnlySettings(answer_from="top", answer_unasked=True)]
+)
+def test_transcripts_do_not_depend_on_the_gold_answer(
+    draws: FormatOnlySettings, world_dir: Path, world_engine: SearchEngine, world_tokenizer: Any
 ) -> None:
     """The same questions with their answers replaced give the very same transcripts."""
     chat = ChatFormat.from_tokenizer(world_tokenizer)
@@ -224,6 +258,7 @@ def test_transcripts_do_not_depend_on_the_gold_answer(
             token_budget=1280,
             result_chars=600,
             seed=4,
+            settings=draws,
         )[0]
         for rows in (questions, blind)
     ]
@@ -252,6 +287,11 @@ def test_the_chance_level_is_that_of_the_bases_own_draws(
     top = chance_level(world_dir, world_engine, tests, config, draws=base_draws(tmp_path))
     assert top["level"] > results["level"] and top["bound"] > results["bound"]
     assert top["bound"] < 0.5
+    unasked = FormatOnlySettings(question_name=0.5, answer_from="top", answer_unasked=True)
+    assert (
+        chance_level(world_dir, world_engine, tests, config, draws=unasked)["bound"]
+        > (top["bound"])
+    )
 
 
 @pytest.mark.slow

@@ -64,6 +64,9 @@ class WorldBase(Section):
     # where a transcript's answer is drawn from: every result seen, or the top entry of the
     # latest result (every answer a copy of what was last read; nanosearch.world.transcripts)
     answer_from: Literal["results", "top"] = "results"
+    # leave the question's own names and values out of the answer's draw ("Where was X born?"
+    # is not answered "X"): chosen with the question, never with its answer
+    answer_unasked: bool = False
     # the loss on the model's own turns, or on every token after the system prompt
     learn: Literal["turns", "all"] = "turns"
     # loss weight of the final answer's tokens: the one copy a transcript makes from its results

@@ -75,6 +75,7 @@ class BaseSettings:
     world_entities: int = 600  # entities per fresh world
     question_name: float = 0.0  # FormatOnlySettings.question_name
     answer_from: str = "results"  # FormatOnlySettings.answer_from
+    answer_unasked: bool = False  # FormatOnlySettings.answer_unasked
     learn: str = "turns"  # the loss on the model's turns, or on "all" after the system prompt
     answer_weight: float = 1.0  # loss weight of the final answer's tokens, relative to the rest
     shorter_results: tuple[int, ...] = ()  # a first-epoch curriculum's result characters
@@ -86,7 +87,11 @@ class BaseSettings:
 
     def draws(self) -> FormatOnlySettings:
         """How the base's transcripts draw their queries and answers."""
-        return FormatOnlySettings(question_name=self.question_name, answer_from=self.answer_from)
+        return FormatOnlySettings(
+            question_name=self.question_name,
+            answer_from=self.answer_from,
+            answer_unasked=self.answer_unasked,
+        )
 
     def result_budgets(self) -> list[int]:
         """The result characters the transcripts are played with, in equal shares, shortest
@@ -258,7 +263,8 @@ def pretrain_base(
             f"format-only transcripts of {questions}: the real system prompt, "
             "the question, tool calls whose queries are random spans of the question, names "
             "the question holds or names seen in earlier results, the real engine's results, "
-            f"and {ANSWER_DRAWS[settings.answer_from]}, never chosen with the gold answer; "
+            f"and {ANSWER_DRAWS[settings.answer_from]}{unasked_answers(settings)}, never "
+            "chosen with the gold answer; "
             f"{LOSS_ON[settings.learn]}{answer_weighting(settings.answer_weight)}"
             f"{result_grading(budgets)}{copy_span_rows(settings.copy_spans)}"
         ),
@@ -396,6 +402,12 @@ def token_weights(episode: Any, settings: BaseSettings, answer_id: int) -> list[
         start = len(sequence) - sequence[::-1].index(answer_id)
         weights[start:] = [w * settings.answer_weight for w in weights[start:]]
     return weights
+
+
+def unasked_answers(settings: BaseSettings) -> str:
+    if not settings.answer_unasked:
+        return ""
+    return ", leaving out the names and values the question itself holds (unless it holds them all)"
 
 
 def answer_weighting(weight: float) -> str:

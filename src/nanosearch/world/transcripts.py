@@ -51,6 +51,7 @@ class FormatOnlySettings:
     max_query_words: int = 4
     question_name: float = 0.0  # chance that a query from the question is one of its names
     answer_from: str = "results"  # a key of ANSWER_DRAWS
+    answer_unasked: bool = False  # never answer with a name or value the question holds
 
     def __post_init__(self) -> None:
         if self.answer_from not in ANSWER_DRAWS:
@@ -162,8 +163,18 @@ class FormatOnlyPolicy:
         else:
             candidates = [m for text in seen for m in self.finder.find(text)]
             candidates = list(dict.fromkeys(candidates)) or sorted(self.finder.names)
+        if self.settings.answer_unasked:
+            candidates = self.unasked(episode, candidates)
         self.answer_pools[episode] = candidates
         return f"<answer>{self.rng.choice(candidates)}</answer>"
+
+    def unasked(self, episode: int, candidates: list[str]) -> list[str]:
+        """The candidates the question does not itself name: any reader knows that "Where was
+        X born?" is not answered "X". This looks at the question only, never at its answer,
+        and says nothing about which of the others is right; when the question names every
+        candidate, they all stay."""
+        asked = set(self.finder.find(self.examples[episode]["question"]))
+        return [c for c in candidates if c not in asked] or candidates
 
     def read_something(self, seen: list[str]) -> bool:
         """Whether an answer may follow: with ``answer_from="top"``, only a result that showed
