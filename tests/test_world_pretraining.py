@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,32 @@ def test_a_base_of_fresh_worlds_never_sees_the_task_world(
     assert bundled_base(tokenizer, settings) == base
     assert bundled_base("0" * 64, settings) is None
     assert bundled_base(tokenizer, BaseSettings(worlds=3, world_entities=60)) is None
+    # A base continued from the shipped one starts from its weights and says what both saw.
+    further = replace(
+        settings, worlds=1, seed=1, start_from="fresh", answer_unasked=True, shorter_results=()
+    )
+    continued = pretrain_base(
+        pretraining_sources(further, tmp_path / "scratch"),
+        three / "tokenizer",
+        tmp_path / "bases" / "continued",
+        further,
+    )
+    again = json.loads((continued / "pretraining.json").read_text())
+    assert again["what_it_saw"].startswith("the base fresh, which saw format-only transcripts")
+    assert "leaving out the names and values the question itself holds" in again["what_it_saw"]
+    # its first loss is where the shipped base's pretraining ended, not where random weights start
+    assert (
+        abs(again["loss_first"] - record["loss_last"])
+        < 0.1
+        < (record["loss_first"] - again["loss_first"])
+    )
+    assert bundled_base(tokenizer, further) == continued
+    for wrong, error in (
+        (replace(further, hidden_size=32), "has another shape: hidden_size 64 .settings: 32."),
+        (replace(further, start_from="nothing"), "neither a shipped base .continued, fresh."),
+    ):
+        with pytest.raises(NanosearchError, match=error):
+            pretrain_base([], three / "tokenizer", tmp_path / "x", wrong)
     with pytest.raises(ValueError, match="learn must be one of turns, all"):
         pretrain_base([], three / "tokenizer", tmp_path / "x", BaseSettings(learn="every"))
     check_base_world(base, three)

@@ -78,6 +78,9 @@ class WorldBase(Section):
     # rows of a random token span said twice in every batch: the in-context copying a
     # pretrained model learns from text (nanosearch.world.base.copy_span_batch)
     copy_spans: int = Field(default=0, ge=0)
+    # continue a shipped base (its name) or a base directory instead of random weights: its
+    # shape and tokenizer must be these
+    start_from: str = ""
     # start from the package's base pretrained on this very world with these very settings,
     # when it ships one (nanosearch.assets.WORLD_BASES); false pretrains it in the run
     bundled: bool = True

@@ -80,6 +80,7 @@ class BaseSettings:
     answer_weight: float = 1.0  # loss weight of the final answer's tokens, relative to the rest
     shorter_results: tuple[int, ...] = ()  # a first-epoch curriculum's result characters
     copy_spans: int = 0  # rows of a random token span said twice, added to every batch
+    start_from: str = ""  # a shipped base's name or a base directory to continue (random: "")
 
     def __post_init__(self) -> None:
         check_result_budgets(self.shorter_results, self.result_chars)
@@ -181,7 +182,7 @@ def pretrain_base(
     is saved beside ``out``; a run killed meanwhile resumes from it when called again with the
     same settings."""
     import torch
-    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+    from transformers import AutoTokenizer, Qwen3Config
 
     from nanosearch.env import ChatFormat
 
@@ -236,7 +237,8 @@ def pretrain_base(
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(settings.seed)
-    model = Qwen3ForCausalLM(config).to("cuda" if torch.cuda.is_available() else "cpu")
+    start, earlier = starting_base(settings, config, tokenizer_dir)
+    model = start.to("cuda" if torch.cuda.is_available() else "cpu")
     state = out.with_name(out.name + STATE_SUFFIX)
     losses = train_language_model(
         model,
@@ -260,7 +262,7 @@ def pretrain_base(
     )
     record = {
         "what_it_saw": (
-            f"format-only transcripts of {questions}: the real system prompt, "
+            f"{earlier}format-only transcripts of {questions}: the real system prompt, "
             "the question, tool calls whose queries are random spans of the question, names "
             "the question holds or names seen in earlier results, the real engine's results, "
             f"and {ANSWER_DRAWS[settings.answer_from]}{unasked_answers(settings)}, never "
@@ -286,6 +288,52 @@ def pretrain_base(
         (staging / COMPLETE_MARK).write_text("")
     state.unlink(missing_ok=True)
     return out
+
+
+def starting_base(
+    settings: BaseSettings, config: Any, tokenizer_dir: str | Path
+) -> tuple[Any, str]:
+    """The weights pretraining starts from: random (``start_from`` empty), or those of a base
+    :func:`pretrain_base` made, by the name it ships under or its directory, which must have
+    ``config``'s shape and the tokenizer's fingerprint; with what that base saw, for the
+    record."""
+    from transformers import AutoModelForCausalLM, Qwen3ForCausalLM
+
+    if not settings.start_from:
+        return Qwen3ForCausalLM(config), ""
+    from nanosearch.assets import WORLD_BASES
+
+    shipped = WORLD_BASES / settings.start_from
+    source = shipped if (shipped / PRETRAINING_FILE).is_file() else Path(settings.start_from)
+    record = base_record(source)
+    if record is None:
+        shipped_names = sorted(p.parent.name for p in WORLD_BASES.glob(f"*/{PRETRAINING_FILE}"))
+        raise NanosearchError(
+            f"start_from {settings.start_from!r} is neither a shipped base "
+            f"({', '.join(shipped_names)}) nor a directory with a base's pretraining record"
+        )
+    if record.get("tokenizer") != tokenizer_fingerprint(tokenizer_dir):
+        raise NanosearchError(
+            f"start_from {settings.start_from!r} was pretrained with another tokenizer"
+        )
+    model = AutoModelForCausalLM.from_pretrained(source, dtype="float32")
+    wanted, found = config.to_dict(), model.config.to_dict()
+    differ = [k for k in SHAPE_FIELDS if wanted[k] != found[k]]
+    if differ:
+        shown = ", ".join(f"{k} {found[k]} (settings: {wanted[k]})" for k in differ)
+        raise NanosearchError(f"start_from {settings.start_from!r} has another shape: {shown}")
+    return model, f"the base {settings.start_from}, which saw {record['what_it_saw']}; then "
+
+
+SHAPE_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+)
 
 
 def world_fingerprint(directory: str | Path) -> str:
