@@ -156,6 +156,10 @@ def test_the_4b_recipe_has_the_reports_stages() -> None:
             {"world": {}, "model": {"world_base": {"shorter_results": [300, 200]}}},
             "shorter_results must rise",
         ),
+        (
+            {"world": {}, "model": {"world_base": {"start_from": "nothing"}}},
+            "start_from 'nothing' is neither a shipped base (lexicon-8-worlds)",
+        ),
         ({"export": {"yarn_factor": 1}}, "export.yarn_factor"),
     ],
 )

@@ -92,6 +92,17 @@ class WorldBase(Section):
         return self
 
     @model_validator(mode="after")
+    def start_is_a_base(self) -> WorldBase:
+        if self.start_from:
+            from nanosearch.world.base import base_source
+
+            try:
+                base_source(self.start_from)
+            except NanosearchError as error:
+                raise ValueError(str(error)) from None
+        return self
+
+    @model_validator(mode="after")
     def results_rise(self) -> WorldBase:
         from nanosearch.world.base import check_result_budgets
 

@@ -301,17 +301,9 @@ def starting_base(
 
     if not settings.start_from:
         return Qwen3ForCausalLM(config), ""
-    from nanosearch.assets import WORLD_BASES
-
-    shipped = WORLD_BASES / settings.start_from
-    source = shipped if (shipped / PRETRAINING_FILE).is_file() else Path(settings.start_from)
+    source = base_source(settings.start_from)
     record = base_record(source)
-    if record is None:
-        shipped_names = sorted(p.parent.name for p in WORLD_BASES.glob(f"*/{PRETRAINING_FILE}"))
-        raise NanosearchError(
-            f"start_from {settings.start_from!r} is neither a shipped base "
-            f"({', '.join(shipped_names)}) nor a directory with a base's pretraining record"
-        )
+    assert record is not None
     if record.get("tokenizer") != tokenizer_fingerprint(tokenizer_dir):
         raise NanosearchError(
             f"start_from {settings.start_from!r} was pretrained with another tokenizer"
@@ -323,6 +315,22 @@ def starting_base(
         shown = ", ".join(f"{k} {found[k]} (settings: {wanted[k]})" for k in differ)
         raise NanosearchError(f"start_from {settings.start_from!r} has another shape: {shown}")
     return model, f"the base {settings.start_from}, which saw {record['what_it_saw']}; then "
+
+
+def base_source(name: str) -> Path:
+    """A base to continue: the shipped base of that name, or a directory holding a base
+    :func:`pretrain_base` made."""
+    from nanosearch.assets import WORLD_BASES
+
+    shipped = WORLD_BASES / name
+    for source in (shipped, Path(name)):
+        if (source / PRETRAINING_FILE).is_file():
+            return source
+    names = sorted(p.parent.name for p in WORLD_BASES.glob(f"*/{PRETRAINING_FILE}"))
+    raise NanosearchError(
+        f"start_from {name!r} is neither a shipped base ({', '.join(names)}) nor a directory "
+        "with a base's pretraining record"
+    )
 
 
 SHAPE_FIELDS = (
