@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from nanosearch.errors import NanosearchError
 from nanosearch.world import build_world, generate_world, read_description
 from nanosearch.world.base import (
     BaseSettings,
+    TranscriptSource,
     bundled_base,
     check_base_world,
     pretrain_base,
@@ -99,6 +101,12 @@ def test_a_first_query_names_the_question_with_its_chance(
             assert query == spans.question_span(question)
 
 
+def never_played() -> Iterator[TranscriptSource]:
+    """Transcript sources that fail the test when pretraining reaches them."""
+    raise AssertionError("transcripts were played before the settings were checked")
+    yield
+
+
 def test_a_base_of_fresh_worlds_never_sees_the_task_world(
     shared_worlds: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,17 +167,19 @@ def test_a_base_of_fresh_worlds_never_sees_the_task_world(
         < (record["loss_first"] - again["loss_first"])
     )
     assert bundled_base(tokenizer, further) == continued
-    for wrong, error in (
-        (replace(further, hidden_size=32), "has another shape: hidden_size 64 .settings: 32."),
-        (replace(further, start_from="nothing"), "neither a shipped base .continued, fresh."),
+    own = build_world(3, 60, tmp_path / "own")
+    # a wrong start is refused before any transcript is played (minutes, at a recipe's size)
+    for wrong, tokenizer, error in (
+        (replace(further, hidden_size=32), three, "another shape: hidden_size 64 .settings: 32."),
+        (replace(further, start_from="nothing"), three, "neither a shipped base .continued, fre"),
+        (further, own, "start_from 'fresh' was not pretrained with the tokenizer .*own"),
     ):
         with pytest.raises(NanosearchError, match=error):
-            pretrain_base([], three / "tokenizer", tmp_path / "x", wrong)
+            pretrain_base(never_played(), tokenizer / "tokenizer", tmp_path / "x", wrong)
     with pytest.raises(ValueError, match="learn must be one of turns, all"):
-        pretrain_base([], three / "tokenizer", tmp_path / "x", BaseSettings(learn="every"))
+        pretrain_base(never_played(), three / "tokenizer", tmp_path / "x", BaseSettings(learn="x"))
     check_base_world(base, three)
-    own = build_world(3, 60, tmp_path / "own")
-    with pytest.raises(NanosearchError, match="not pretrained with this world's tokenizer"):
+    with pytest.raises(NanosearchError, match="fresh was not pretrained with the tokenizer .*own"):
         check_base_world(base, own)
     check_base_world(tmp_path / "bases", own)  # a model pretrain_base did not make
 

@@ -196,6 +196,23 @@ def pretrain_base(
     answer_id = tokenizer.convert_tokens_to_ids("<answer>")
     if settings.answer_weight != 1.0 and answer_id in (None, tokenizer.unk_token_id):
         raise ValueError("answer_weight needs a tokenizer with <answer> as one token (a world's)")
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=settings.hidden_size,
+        intermediate_size=settings.intermediate_size,
+        num_hidden_layers=settings.num_hidden_layers,
+        num_attention_heads=settings.num_attention_heads,
+        num_key_value_heads=settings.num_key_value_heads,
+        head_dim=settings.head_dim,
+        max_position_embeddings=32_768,
+        rope_theta=1_000_000.0,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=chat.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(settings.seed)
+    start, earlier = starting_base(settings, config, tokenizer_dir)
     draws = settings.draws()
     budgets = settings.result_budgets()
     episodes, grades = [], []
@@ -221,23 +238,6 @@ def pretrain_base(
     sequences = [e.prompt_ids + e.completion_ids for e in episodes]
     weights = [token_weights(e, settings, answer_id) for e in episodes]
     del episodes  # their other fields would double the memory of a long pretraining
-    config = Qwen3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=settings.hidden_size,
-        intermediate_size=settings.intermediate_size,
-        num_hidden_layers=settings.num_hidden_layers,
-        num_attention_heads=settings.num_attention_heads,
-        num_key_value_heads=settings.num_key_value_heads,
-        head_dim=settings.head_dim,
-        max_position_embeddings=32_768,
-        rope_theta=1_000_000.0,
-        tie_word_embeddings=True,
-        bos_token_id=None,
-        eos_token_id=chat.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(settings.seed)
-    start, earlier = starting_base(settings, config, tokenizer_dir)
     model = start.to("cuda" if torch.cuda.is_available() else "cpu")
     state = out.with_name(out.name + STATE_SUFFIX)
     losses = train_language_model(
@@ -304,10 +304,7 @@ def starting_base(
     source = base_source(settings.start_from)
     record = base_record(source)
     assert record is not None
-    if record.get("tokenizer") != tokenizer_fingerprint(tokenizer_dir):
-        raise NanosearchError(
-            f"start_from {settings.start_from!r} was pretrained with another tokenizer"
-        )
+    check_base_tokenizer(record, tokenizer_dir, f"start_from {settings.start_from!r}")
     model = AutoModelForCausalLM.from_pretrained(source, dtype="float32")
     wanted, found = config.to_dict(), model.config.to_dict()
     differ = [k for k in SHAPE_FIELDS if wanted[k] != found[k]]
@@ -322,13 +319,12 @@ def base_source(name: str) -> Path:
     :func:`pretrain_base` made."""
     from nanosearch.assets import WORLD_BASES
 
-    shipped = WORLD_BASES / name
-    for source in (shipped, Path(name)):
+    for source in (WORLD_BASES / name, Path(name)):
         if (source / PRETRAINING_FILE).is_file():
             return source
-    names = sorted(p.parent.name for p in WORLD_BASES.glob(f"*/{PRETRAINING_FILE}"))
+    names = ", ".join(base.name for base in shipped_bases())
     raise NanosearchError(
-        f"start_from {name!r} is neither a shipped base ({', '.join(names)}) nor a directory "
+        f"start_from {name!r} is neither a shipped base ({names}) nor a directory "
         "with a base's pretraining record"
     )
 
@@ -386,11 +382,10 @@ def bundled_base(fingerprint: str, settings: BaseSettings) -> Path | None:
     it), if one was (pretraining the recipe's base takes over an hour on two cores). A setting
     a record lacks has its default: it was made before the setting existed, which reproduces
     that default."""
-    from nanosearch.assets import WORLD_BASES
-
     wanted = asdict(settings)
-    for record in sorted(WORLD_BASES.glob(f"*/{PRETRAINING_FILE}")):
-        seen = json.loads(record.read_text())
+    for base in shipped_bases():
+        seen = base_record(base)
+        assert seen is not None
         try:
             made_with = BaseSettings(**seen.get("settings", {}))
         except (TypeError, ValueError):  # a setting since removed, or a record edited by hand
@@ -398,8 +393,15 @@ def bundled_base(fingerprint: str, settings: BaseSettings) -> Path | None:
         if asdict(made_with) != wanted:
             continue
         if seen.get("tokenizer" if settings.worlds else "world") == fingerprint:
-            return record.parent
+            return base
     return None
+
+
+def shipped_bases() -> list[Path]:
+    """The bases shipped in the package, by name."""
+    from nanosearch.assets import WORLD_BASES
+
+    return sorted(record.parent for record in WORLD_BASES.glob(f"*/{PRETRAINING_FILE}"))
 
 
 def base_record(model: str | Path) -> dict[str, Any] | None:
@@ -427,13 +429,19 @@ def check_base_world(model: str | Path, world: str | Path) -> None:
     if settings.worlds:
         if found["seed"] in settings.pretraining_seeds():
             raise NanosearchError(f"{model} pretrained on the world of seed {found['seed']}")
-        if record.get("tokenizer") != tokenizer_fingerprint(Path(world) / "tokenizer"):
-            raise NanosearchError(f"{model} was not pretrained with this world's tokenizer")
+        check_base_tokenizer(record, Path(world) / "tokenizer", str(model))
     elif record.get("world") != world_fingerprint(world):
         raise NanosearchError(
             f"{model} was not pretrained on the world of seed {found['seed']} with "
             f"{found['entities']} entities: measure it on the world it was"
         )
+
+
+def check_base_tokenizer(record: dict[str, Any], tokenizer_dir: str | Path, base: str) -> None:
+    """Refuse a base (its :func:`base_record`, named ``base`` in the error) pretrained with
+    another tokenizer than the one in ``tokenizer_dir``: its token ids would mean other words."""
+    if record.get("tokenizer") != tokenizer_fingerprint(tokenizer_dir):
+        raise NanosearchError(f"{base} was not pretrained with the tokenizer {tokenizer_dir}")
 
 
 def copy_base(source: Path, out: str | Path) -> Path:
