@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager, nullcontext
-from dataclasses import replace
+from dataclasses import fields, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from nanosearch.search import SearchEngine
 from nanosearch.tools import EngineTools
 from nanosearch.train import load_recipe
 from nanosearch.train.curriculum import build_trainer, refill_seed
-from nanosearch.train.recipe import DapoSection, OverlongSection, StageSection
+from nanosearch.train.recipe import DapoSection, OverlongSection, StageSection, WorldBase
 from nanosearch.train.rollout import (
     COMPONENT_PREFIX,
     METRICS_FIELD,
@@ -36,6 +36,7 @@ from nanosearch.train.rollout import (
     vllm_generation_kwargs,
 )
 from nanosearch.train.sampling import cycle_examples, fill_batch, has_signal
+from nanosearch.world.base import BaseSettings
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 STAGE = {
@@ -170,6 +171,16 @@ def test_a_bad_recipe_fails_naming_the_key(
     with pytest.raises(NanosearchError, match="recipe.yaml") as error:
         load_recipe(directory)
     assert message in str(error.value)
+
+
+def test_a_recipe_world_base_is_every_base_setting_with_its_default() -> None:
+    defaults = WorldBase()
+    assert set(WorldBase.model_fields) - {"bundled"} == {f.name for f in fields(BaseSettings)}
+    assert defaults.settings() == BaseSettings()
+    given = {"hidden_size": 32, "answer_from": "top", "start_from": "lexicon-8-worlds"}
+    assert WorldBase(**given, shorter_results=[100]).settings() == BaseSettings(
+        **given, shorter_results=(100,)
+    )
 
 
 def test_a_broken_recipe_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -629,7 +629,7 @@ def test_the_world_recipes_start_from_the_bundled_base(name: str, tmp_path: Path
     world = build_world(
         recipe.world.seed, recipe.world.entities, tmp_path / "world", recipe.world.tokenizer
     )
-    settings = BaseSettings(**recipe.model.world_base.settings())
+    settings = recipe.model.world_base.settings()
     shipped = bundled_base(base_fingerprint(world, settings), settings)
     assert shipped is not None
     record = json.loads((shipped / "pretraining.json").read_text())

@@ -383,7 +383,7 @@ def prepare_model(
     section = recipe.model
     if section.world_base is not None:
         from nanosearch.tools import EngineTools
-        from nanosearch.world import BaseSettings, is_complete_base, pretrain_base, read_description
+        from nanosearch.world import is_complete_base, pretrain_base, read_description
         from nanosearch.world.base import (
             TranscriptSource,
             base_fingerprint,
@@ -394,7 +394,7 @@ def prepare_model(
         assert world is not None and train is not None and recipe.world is not None
         if is_complete_base(directory):
             return str(directory)
-        settings = BaseSettings(**section.world_base.settings())
+        settings = section.world_base.settings()
         seeds = settings.pretraining_seeds()
         if recipe.world.seed in seeds:
             raise NanosearchError(

@@ -16,6 +16,8 @@ from nanosearch.errors import NanosearchError
 from nanosearch.protocol import ProtocolName
 from nanosearch.rewards import REWARDS, STAGES, Stage, stage_from_config
 from nanosearch.train.export import YARN_FACTOR, YARN_ORIGINAL_CONTEXT
+from nanosearch.world.base import BaseSettings, base_source, check_result_budgets
+from nanosearch.world.generator import check_lexicon_holds
 
 RECIPE_FILE = "recipe.yaml"
 BUNDLED = "bundled"
@@ -38,49 +40,53 @@ class TinyModel(Section):
     eos_logit: float | None = Field(default=9.0, ge=0)
 
 
-class WorldBase(Section):
-    """The world's format-only base (:mod:`nanosearch.world.base`): its shape and pretraining."""
+_BASE = BaseSettings()
 
-    hidden_size: int = Field(default=64, ge=8)
-    intermediate_size: int = Field(default=256, ge=8)
-    num_hidden_layers: int = Field(default=3, ge=1)
-    num_attention_heads: int = Field(default=2, ge=1)
-    num_key_value_heads: int = Field(default=1, ge=1)
-    head_dim: int = Field(default=64, ge=8)
-    transcripts_per_question: int = Field(default=1, ge=1)
-    epochs: int = Field(default=1, ge=1)
-    batch_size: int = Field(default=16, ge=1)
-    learning_rate: float = Field(default=3e-3, gt=0)
-    max_turns: int = Field(default=4, ge=1)
-    token_budget: int = Field(default=1280, ge=64)
-    result_chars: int = Field(default=600, ge=64)
-    seed: int = 0
+
+class WorldBase(Section):
+    """The world's format-only base (:mod:`nanosearch.world.base`): its shape and pretraining,
+    :class:`BaseSettings`' fields with their defaults and the bounds a recipe may give them."""
+
+    hidden_size: int = Field(default=_BASE.hidden_size, ge=8)
+    intermediate_size: int = Field(default=_BASE.intermediate_size, ge=8)
+    num_hidden_layers: int = Field(default=_BASE.num_hidden_layers, ge=1)
+    num_attention_heads: int = Field(default=_BASE.num_attention_heads, ge=1)
+    num_key_value_heads: int = Field(default=_BASE.num_key_value_heads, ge=1)
+    head_dim: int = Field(default=_BASE.head_dim, ge=8)
+    transcripts_per_question: int = Field(default=_BASE.transcripts_per_question, ge=1)
+    epochs: int = Field(default=_BASE.epochs, ge=1)
+    batch_size: int = Field(default=_BASE.batch_size, ge=1)
+    learning_rate: float = Field(default=_BASE.learning_rate, gt=0)
+    max_turns: int = Field(default=_BASE.max_turns, ge=1)
+    token_budget: int = Field(default=_BASE.token_budget, ge=64)
+    result_chars: int = Field(default=_BASE.result_chars, ge=64)
+    seed: int = _BASE.seed
     # pretrain on the transcripts of this many fresh worlds (seeds 10000 on) instead of the
     # task world's; their names are new, so they are copied rather than learnt by heart
-    worlds: int = Field(default=0, ge=0)
-    world_entities: int = Field(default=600, ge=50)
+    worlds: int = Field(default=_BASE.worlds, ge=0)
+    world_entities: int = Field(default=_BASE.world_entities, ge=50)
     # chance that a query drawn from the question is one of its names, not a random span
-    question_name: float = Field(default=0.0, ge=0, le=1)
+    question_name: float = Field(default=_BASE.question_name, ge=0, le=1)
     # where a transcript's answer is drawn from: every result seen, or the top entry of the
     # latest result (every answer a copy of what was last read; nanosearch.world.transcripts)
-    answer_from: Literal["results", "top"] = "results"
+    answer_from: Literal["results", "top"] = _BASE.answer_from
     # leave the question's own names and values out of the answer's draw ("Where was X born?"
     # is not answered "X"): chosen with the question, never with its answer
-    answer_unasked: bool = False
+    answer_unasked: bool = _BASE.answer_unasked
     # the loss on the model's own turns, or on every token after the system prompt
-    learn: Literal["turns", "all"] = "turns"
+    learn: Literal["turns", "all"] = _BASE.learn
     # loss weight of the final answer's tokens: the one copy a transcript makes from its results
-    answer_weight: float = Field(default=1.0, gt=0)
+    answer_weight: float = Field(default=_BASE.answer_weight, gt=0)
     # result characters of a first-epoch curriculum, shortest first, before result_chars:
     # short results show few names, and a copy among few is learnt first
     # (BaseSettings.result_budgets)
     shorter_results: list[int] = Field(default_factory=list)
     # rows of a random token span said twice in every batch: the in-context copying a
     # pretrained model learns from text (nanosearch.world.base.copy_span_batch)
-    copy_spans: int = Field(default=0, ge=0)
+    copy_spans: int = Field(default=_BASE.copy_spans, ge=0)
     # continue a shipped base (its name) or a base directory instead of random weights: its
     # shape and tokenizer must be these
-    start_from: str = ""
+    start_from: str = _BASE.start_from
     # start from the package's base pretrained on this very world with these very settings,
     # when it ships one (nanosearch.assets.WORLD_BASES); false pretrains it in the run
     bundled: bool = True
@@ -94,8 +100,6 @@ class WorldBase(Section):
     @model_validator(mode="after")
     def start_is_a_base(self) -> WorldBase:
         if self.start_from:
-            from nanosearch.world.base import base_source
-
             try:
                 base_source(self.start_from)
             except NanosearchError as error:
@@ -104,14 +108,12 @@ class WorldBase(Section):
 
     @model_validator(mode="after")
     def results_rise(self) -> WorldBase:
-        from nanosearch.world.base import check_result_budgets
-
         check_result_budgets(self.shorter_results, self.result_chars)
         return self
 
-    def settings(self) -> dict[str, Any]:
-        """The pretraining settings (:class:`nanosearch.world.BaseSettings`' fields)."""
-        return self.model_dump(exclude={"bundled"})
+    def settings(self) -> BaseSettings:
+        """The base's pretraining settings."""
+        return BaseSettings(**self.model_dump(exclude={"bundled"}))
 
 
 class ModelSection(Section):
@@ -161,8 +163,6 @@ class WorldSection(Section):
 def within_lexicon(entities: int, where: str) -> None:
     """A shared-tokenizer world draws its names from the fixed lexicon, which names only so
     many entities: refuse more when the recipe is read, not once a run has started."""
-    from nanosearch.world.generator import check_lexicon_holds
-
     try:
         check_lexicon_holds(entities)
     except ValueError as error:
