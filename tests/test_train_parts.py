@@ -320,20 +320,19 @@ def test_the_rollout_rejects_a_prompt_it_does_not_know(
         rollout(["q?"], trainer=None)
 
 
-def test_masked_tool_tokens_get_no_gradient(
+def scored_batch(
     tmp_path: Path,
     tokenizer: Any,
-    musique_engine: SearchEngine,
-    musique_records: list[dict],
-    tiny_qwen3_dir: Path,
-) -> None:
-    """Through TRL's own batch building and loss: the rollout's env_mask becomes the loss mask,
-    and the logits that predict inserted tokens receive exactly zero gradient."""
+    engine: SearchEngine,
+    records: list[dict],
+    model_dir: Path,
+) -> tuple[Any, dict[str, Any]]:
+    """A trainer of the tiny model and one group of two episodes built by TRL's own batch
+    building from our rollout: the even episode answers right, the odd one does not."""
     from nanosearch.train.curriculum import build_trainer
 
     examples = [
-        {"id": r["id"], "question": r["question"], "answer": r["answer"]}
-        for r in musique_records[:2]
+        {"id": r["id"], "question": r["question"], "answer": r["answer"]} for r in records[:2]
     ]
     answers = {e["question"]: e["answer"] for e in examples}
     recipe = load_recipe(
@@ -346,13 +345,7 @@ def test_masked_tool_tokens_get_no_gradient(
         )
     )
     trainer = build_trainer(
-        recipe,
-        recipe.stages[0],
-        1,
-        str(tiny_qwen3_dir),
-        tmp_path / "stage",
-        examples,
-        musique_engine,
+        recipe, recipe.stages[0], 1, str(model_dir), tmp_path / "stage", examples, engine
     )
     policy = AnsweringPolicy(tokenizer, answers, right=set(answers))
 
@@ -362,8 +355,22 @@ def test_masked_tool_tokens_get_no_gradient(
 
     trainer.rollout_func.backend = backend
     trainer.model.train()
-    batch = trainer._generate_and_score_completions(
-        [{"prompt": examples[0]["question"], "id": examples[0]["id"]}] * 2
+    trainer.current_gradient_accumulation_steps = 1  # set by the training loop otherwise
+    rows = [{"prompt": examples[0]["question"], "id": examples[0]["id"]} for _ in range(2)]
+    return trainer, trainer._generate_and_score_completions(rows)  # TRL writes into each row
+
+
+def test_masked_tool_tokens_get_no_gradient(
+    tmp_path: Path,
+    tokenizer: Any,
+    musique_engine: SearchEngine,
+    musique_records: list[dict],
+    tiny_qwen3_dir: Path,
+) -> None:
+    """Through TRL's own batch building and loss: the rollout's env_mask becomes the loss mask,
+    and the logits that predict inserted tokens receive exactly zero gradient."""
+    trainer, batch = scored_batch(
+        tmp_path, tokenizer, musique_engine, musique_records, tiny_qwen3_dir
     )
     mask = batch["completion_mask"] * batch["tool_mask"]
     assert (batch["tool_mask"] == 0).any() and (mask == 1).any()
@@ -378,7 +385,6 @@ def test_masked_tool_tokens_get_no_gradient(
         output.retain_grad()
         captured["hidden"] = output
 
-    trainer.current_gradient_accumulation_steps = 1  # set by the training loop otherwise
     handle = trainer.model.model.norm.register_forward_hook(keep_hidden)
     loss = trainer.compute_loss(trainer.model, batch)
     loss.backward()
@@ -387,6 +393,40 @@ def test_masked_tool_tokens_get_no_gradient(
     grad = captured["hidden"].grad[:, start : start + mask.shape[1]].abs().sum(-1)
     assert torch.all(grad[mask == 0] == 0)
     assert torch.all(grad[mask == 1] > 0)
+
+
+def model_logprobs(model: Any, batch: dict[str, Any]) -> torch.Tensor:
+    """Each episode's summed log-probability of the tokens the model wrote."""
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    attention = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=attention).logits
+    start = batch["prompt_ids"].shape[1]
+    predicted = logits[:, start - 1 : -1].float().log_softmax(-1)
+    per_token = predicted.gather(-1, batch["completion_ids"].unsqueeze(-1)).squeeze(-1)
+    return (per_token * batch["completion_mask"] * batch["tool_mask"]).sum(-1)
+
+
+def test_one_update_makes_the_rewarded_episode_likelier_than_the_other(
+    tmp_path: Path,
+    tokenizer: Any,
+    musique_engine: SearchEngine,
+    musique_records: list[dict],
+    tiny_qwen3_dir: Path,
+) -> None:
+    """The sign of the whole chain, rewards to advantages to TRL's loss to an update: after one
+    gradient step the right episode gains log-probability against the wrong one. (To first order
+    the gap grows by the step size times the squared difference of their gradients, so a small
+    step cannot shrink it.)"""
+    trainer, batch = scored_batch(
+        tmp_path, tokenizer, musique_engine, musique_records, tiny_qwen3_dir
+    )
+    assert batch["advantages"][0] > 0 > batch["advantages"][1]
+    before = model_logprobs(trainer.model, batch)
+    trainer.compute_loss(trainer.model, batch).backward()
+    torch.optim.SGD(trainer.model.parameters(), lr=1e-3).step()
+    after = model_logprobs(trainer.model, batch)
+    assert after[0] - after[1] > before[0] - before[1]
 
 
 class ShapedOnlyPolicy:
