@@ -237,8 +237,57 @@ def test_unasked_answers_leave_out_what_the_question_names(
     assert sum(map(len, played[True][1])) < sum(map(len, played[False][1]))
 
 
+def test_a_search_that_follows_the_top_entry_finds_the_second_hop(
+    world_dir: Path, world_engine: SearchEngine, world_tokenizer: Any
+) -> None:
+    """Every second query names what the passage just read holds and the question does not,
+    and that finds a two-hop question's bridge entity far more often than a name of any
+    result does."""
+    questions = [q for q in read_questions(world_dir, "train") if q["hops"] == 2][:60]
+    description = read_description(world_dir)
+    finder = MentionFinder(description["mentions"])
+    bridges = {}
+    for follow_from in ("results", "top"):
+        episodes, _ = format_only_episodes(
+            questions,
+            EngineTools(world_engine),
+            ChatFormat.from_tokenizer(world_tokenizer),
+            finder,
+            max_turns=3,
+            token_budget=1280,
+            result_chars=600,
+            seed=0,
+            settings=FormatOnlySettings(
+                question_name=1.0,
+                answer_after_call=0.0,
+                fetch=0.0,
+                query_from_results=1.0,
+                follow_from=follow_from,
+            ),
+        )
+        found = 0
+        for question, episode in zip(questions, episodes, strict=True):
+            first, second = (c.arguments["query"] for c in episode.tool_calls)
+            assert first in finder.names_in(question["question"])
+            bridge = description["titles"][question["supporting_ids"][1]]
+            found += second == bridge
+            if follow_from == "top":
+                result = RESULT.findall(world_tokenizer.decode(episode.completion_ids))[0]
+                top = TOP_ENTRY.search(result)
+                assert top is not None and second in finder.names_in(top.group(1))
+                assert second not in finder.find(question["question"])
+        bridges[follow_from] = found / len(questions)
+    assert bridges["top"] > 2 * bridges["results"] and bridges["top"] > 0.2
+    with pytest.raises(ValueError, match="follow_from must be one of results, top"):
+        FormatOnlySettings(follow_from="gold")
+
+
 @pytest.mark.parametrize(
-    "draws", [FormatOnlySettings(), FormatOnlySettings(answer_from="top", answer_unasked=True)]
+    "draws",
+    [
+        FormatOnlySettings(),
+        FormatOnlySettings(answer_from="top", answer_unasked=True, follow_from="top"),
+    ],
 )
 def test_transcripts_do_not_depend_on_the_gold_answer(
     draws: FormatOnlySettings, world_dir: Path, world_engine: SearchEngine, world_tokenizer: Any

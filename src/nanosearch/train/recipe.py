@@ -73,6 +73,9 @@ class WorldBase(Section):
     # leave the question's own names and values out of the answer's draw ("Where was X born?"
     # is not answered "X"): chosen with the question, never with its answer
     answer_unasked: bool = _BASE.answer_unasked
+    # where a further search's name is drawn from: any earlier result, or the top entry just
+    # read less the question's names (a link followed: how a second hop is found)
+    follow_from: Literal["results", "top"] = _BASE.follow_from
     # the loss on the model's own turns, or on every token after the system prompt
     learn: Literal["turns", "all"] = _BASE.learn
     # loss weight of the final answer's tokens: the one copy a transcript makes from its results

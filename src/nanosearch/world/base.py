@@ -34,6 +34,7 @@ from nanosearch.world.files import read_description
 from nanosearch.world.generator import PRETRAINING_SEED
 from nanosearch.world.transcripts import (
     ANSWER_DRAWS,
+    FOLLOW_DRAWS,
     FormatOnlyPolicy,
     FormatOnlySettings,
     MentionFinder,
@@ -76,6 +77,7 @@ class BaseSettings:
     question_name: float = 0.0  # FormatOnlySettings.question_name
     answer_from: str = "results"  # FormatOnlySettings.answer_from
     answer_unasked: bool = False  # FormatOnlySettings.answer_unasked
+    follow_from: str = "results"  # FormatOnlySettings.follow_from
     learn: str = "turns"  # the loss on the model's turns, or on "all" after the system prompt
     answer_weight: float = 1.0  # loss weight of the final answer's tokens, relative to the rest
     shorter_results: tuple[int, ...] = ()  # a first-epoch curriculum's result characters
@@ -92,6 +94,7 @@ class BaseSettings:
             question_name=self.question_name,
             answer_from=self.answer_from,
             answer_unasked=self.answer_unasked,
+            follow_from=self.follow_from,
         )
 
     def result_budgets(self) -> list[int]:
@@ -264,7 +267,8 @@ def pretrain_base(
         "what_it_saw": (
             f"{earlier}format-only transcripts of {questions}: the real system prompt, "
             "the question, tool calls whose queries are random spans of the question, names "
-            "the question holds or names seen in earlier results, the real engine's results, "
+            f"the question holds or {FOLLOW_DRAWS[settings.follow_from]}, the real engine's "
+            "results, "
             f"and {ANSWER_DRAWS[settings.answer_from]}{unasked_answers(settings)}, never "
             "chosen with the gold answer; "
             f"{LOSS_ON[settings.learn]}{answer_weighting(settings.answer_weight)}"

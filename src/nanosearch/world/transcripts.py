@@ -14,6 +14,11 @@ one rule a base can learn about answers is to copy from its results; with ``"res
 episode whose searches all came back empty answers with any name of the world, and a base learns
 to make names up as well.
 
+Where a further search's name is drawn from is :data:`FOLLOW_DRAWS`' choice. With ``"top"`` it
+is a name the passage just read holds and the question does not: a reader following a link,
+which is how a second hop is found (the bridge entity of a two-hop question is one of the few
+names of its subject's passage, and one of the dozens of all the results).
+
 The same policy with ``oracle_queries`` searches exactly the titles of the question's
 supporting passages and still answers uniformly: the accuracy of a uniform answerer given
 perfect retrieval, the bound a format-only base should stay under.
@@ -42,6 +47,11 @@ ANSWER_DRAWS = {
     "left is followed by another search)",
 }
 
+FOLLOW_DRAWS = {
+    "results": "names seen in earlier results",
+    "top": "names the top entry of the latest result holds and the question does not",
+}
+
 
 @dataclass(frozen=True)
 class FormatOnlySettings:
@@ -52,11 +62,13 @@ class FormatOnlySettings:
     question_name: float = 0.0  # chance that a query from the question is one of its names
     answer_from: str = "results"  # a key of ANSWER_DRAWS
     answer_unasked: bool = False  # never answer with a name or value the question holds
+    follow_from: str = "results"  # a key of FOLLOW_DRAWS
 
     def __post_init__(self) -> None:
-        if self.answer_from not in ANSWER_DRAWS:
-            choices = ", ".join(ANSWER_DRAWS)
-            raise ValueError(f"answer_from must be one of {choices}, not {self.answer_from!r}")
+        for name, draws in (("answer_from", ANSWER_DRAWS), ("follow_from", FOLLOW_DRAWS)):
+            if getattr(self, name) not in draws:
+                choices = ", ".join(draws)
+                raise ValueError(f"{name} must be one of {choices}, not {getattr(self, name)!r}")
 
 
 class MentionFinder:
@@ -127,7 +139,7 @@ class FormatOnlyPolicy:
         ids = shown_ids(seen[-1]) if seen else []
         if ids and rng.random() < settings.fetch:
             return call("fetch", {"id": rng.choice(ids)})
-        names = [m for text in seen for m in self.finder.names_in(text)]
+        names = self.follow_names(request.episode, seen)
         if names and rng.random() < settings.query_from_results:
             return call("web_search", {"query": rng.choice(names)})
         return call("web_search", {"query": self.question_query(example["question"])})
@@ -140,6 +152,16 @@ class FormatOnlyPolicy:
             assert self.titles is not None
             return call("web_search", {"query": self.titles[supporting[turn]]})
         return self.answer(request.episode, seen)
+
+    def follow_names(self, episode: int, seen: list[str]) -> list[str]:
+        """The names a further search may name (:data:`FOLLOW_DRAWS`), drawn from by count."""
+        if self.settings.follow_from == "results":
+            return [m for text in seen for m in self.finder.names_in(text)]
+        asked = set(self.finder.find(self.examples[episode]["question"]))
+        for text in reversed(seen):
+            if mentions := self.top_mentions(text):
+                return [m for m in mentions if m in self.finder.names and m not in asked]
+        return []
 
     def question_query(self, question: str) -> str:
         """One of the question's names with chance ``question_name``, else a random span of
