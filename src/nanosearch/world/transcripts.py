@@ -157,11 +157,15 @@ class FormatOnlyPolicy:
         """The names a further search may name (:data:`FOLLOW_DRAWS`), drawn from by count."""
         if self.settings.follow_from == "results":
             return [m for text in seen for m in self.finder.names_in(text)]
-        asked = set(self.finder.find(self.examples[episode]["question"]))
+        asked = self.asked(episode)
         for text in reversed(seen):
             if mentions := self.top_mentions(text):
                 return [m for m in mentions if m in self.finder.names and m not in asked]
         return []
+
+    def asked(self, episode: int) -> set[str]:
+        """The names and values the episode's question itself holds."""
+        return set(self.finder.find(self.examples[episode]["question"]))
 
     def question_query(self, question: str) -> str:
         """One of the question's names with chance ``question_name``, else a random span of
@@ -195,7 +199,7 @@ class FormatOnlyPolicy:
         X born?" is not answered "X". This looks at the question only, never at its answer,
         and says nothing about which of the others is right; when the question names every
         candidate, they all stay."""
-        asked = set(self.finder.find(self.examples[episode]["question"]))
+        asked = self.asked(episode)
         return [c for c in candidates if c not in asked] or candidates
 
     def read_something(self, seen: list[str]) -> bool:
