@@ -322,9 +322,10 @@ def test_the_chance_level_is_that_of_the_bases_own_draws(
     world_dir: Path, world_engine: SearchEngine, tmp_path: Path
 ) -> None:
     """A base whose answers copy the top entry has fewer candidates per answer, so a higher
-    chance level and bound, and the run reports those of the draws its record holds."""
+    chance level and bound, and the run reports those of the draws its record holds; a model no
+    pretraining made has no chance level."""
     from nanosearch.env import EnvConfig
-    from nanosearch.train.summary import chance_level
+    from nanosearch.train.summary import base_chance, chance_level
 
     record = {"settings": {"answer_from": "top", "question_name": 0.5}}
     (tmp_path / "pretraining.json").write_text(json.dumps(record))
@@ -336,6 +337,8 @@ def test_the_chance_level_is_that_of_the_bases_own_draws(
     top = chance_level(world_dir, world_engine, tests, config, draws=base_draws(tmp_path))
     assert top["level"] > results["level"] and top["bound"] > results["bound"]
     assert top["bound"] < 0.5
+    assert base_chance(tmp_path, world_dir, world_engine, tests, config) == top
+    assert base_chance(tmp_path / "elsewhere", world_dir, world_engine, tests, config) is None
     unasked = FormatOnlySettings(question_name=0.5, answer_from="top", answer_unasked=True)
     assert (
         chance_level(world_dir, world_engine, tests, config, draws=unasked)["bound"]

@@ -18,7 +18,7 @@ from nanosearch.tools import EngineTools
 from nanosearch.train.heldout import PREFIX, evaluate_policy, read_heldout
 from nanosearch.train.metrics import METRICS_FILE
 from nanosearch.train.recipe import Recipe
-from nanosearch.world.base import base_draws
+from nanosearch.world.base import base_draws, base_record
 from nanosearch.world.transcripts import FormatOnlySettings
 
 BASE_FILE = "base-eval.json"
@@ -116,6 +116,21 @@ def chance_level(
     return found
 
 
+def base_chance(
+    model: str | Path,
+    world: Path,
+    engine: Any,
+    examples: list[dict[str, Any]],
+    config: EnvConfig,
+) -> dict[str, float] | None:
+    """The chance level and bound of a format-only base's own draws; None for a model
+    :func:`~nanosearch.world.base.pretrain_base` did not make, whose answers were never drawn
+    from its results."""
+    if base_record(model) is None:
+        return None
+    return chance_level(world, engine, examples, config, draws=base_draws(model))
+
+
 def evaluate_base(
     recipe: Recipe,
     out: Path,
@@ -139,8 +154,8 @@ def evaluate_base(
     }
     if tests:
         found["test"] = evaluate_checkpoint(start, engine, tests, config, out / BASE_EPISODES)
-    if world is not None and tests:
-        found["chance"] = chance_level(world, engine, tests, config, draws=base_draws(start))
+    if world is not None and tests and (chance := base_chance(start, world, engine, tests, config)):
+        found["chance"] = chance
     found["wall_s"] = round(time.perf_counter() - started, 1)
     write_json(path, found)
     line = f"base: held-out dev EM {found['dev']['exact_match']:.1%}"
