@@ -6,7 +6,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import fields, replace
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import torch
@@ -37,6 +37,7 @@ from nanosearch.train.rollout import (
 )
 from nanosearch.train.sampling import cycle_examples, fill_batch, has_signal
 from nanosearch.world.base import BaseSettings
+from nanosearch.world.transcripts import ANSWER_DRAWS, FOLLOW_DRAWS, AnswerDraw, FollowDraw
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 STAGE = {
@@ -177,6 +178,8 @@ def test_a_recipe_world_base_is_every_base_setting_with_its_default() -> None:
     defaults = WorldBase()
     assert set(WorldBase.model_fields) - {"bundled"} == {f.name for f in fields(BaseSettings)}
     assert defaults.settings() == BaseSettings()
+    assert set(get_args(AnswerDraw)) == set(ANSWER_DRAWS)
+    assert set(get_args(FollowDraw)) == set(FOLLOW_DRAWS)
     given = {"hidden_size": 32, "answer_from": "top", "start_from": "lexicon-8-worlds"}
     assert WorldBase(**given, shorter_results=[100]).settings() == BaseSettings(
         **given, shorter_results=(100,)

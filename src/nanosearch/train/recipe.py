@@ -17,7 +17,9 @@ from nanosearch.protocol import ProtocolName
 from nanosearch.rewards import REWARDS, STAGES, Stage, stage_from_config
 from nanosearch.train.export import YARN_FACTOR, YARN_ORIGINAL_CONTEXT
 from nanosearch.world.base import BaseSettings, base_source, check_result_budgets
+from nanosearch.world.files import TokenizerKind
 from nanosearch.world.generator import check_lexicon_holds
+from nanosearch.world.transcripts import AnswerDraw, FollowDraw
 
 RECIPE_FILE = "recipe.yaml"
 BUNDLED = "bundled"
@@ -69,13 +71,13 @@ class WorldBase(Section):
     question_name: float = Field(default=_BASE.question_name, ge=0, le=1)
     # where a transcript's answer is drawn from: every result seen, or the top entry of the
     # latest result (every answer a copy of what was last read; nanosearch.world.transcripts)
-    answer_from: Literal["results", "top"] = _BASE.answer_from
+    answer_from: AnswerDraw = _BASE.answer_from
     # leave the question's own names and values out of the answer's draw ("Where was X born?"
     # is not answered "X"): chosen with the question, never with its answer
     answer_unasked: bool = _BASE.answer_unasked
     # where a further search's name is drawn from: any earlier result, or the top entry just
     # read less the question's names (a link followed: how a second hop is found)
-    follow_from: Literal["results", "top"] = _BASE.follow_from
+    follow_from: FollowDraw = _BASE.follow_from
     # the loss on the model's own turns, or on every token after the system prompt
     learn: Literal["turns", "all"] = _BASE.learn
     # loss weight of the final answer's tokens: the one copy a transcript makes from its results
@@ -154,7 +156,7 @@ class WorldSection(Section):
     entities: int = Field(default=600, ge=50)
     # own: learnt from this world's text; shared: the one tokenizer of every world, which a base
     # pretrained on fresh worlds (model.world_base.worlds) needs (nanosearch.world.files)
-    tokenizer: Literal["own", "shared"] = "own"
+    tokenizer: TokenizerKind = "own"
 
     @model_validator(mode="after")
     def lexicon_holds_names(self) -> WorldSection:

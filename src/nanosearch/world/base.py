@@ -35,6 +35,8 @@ from nanosearch.world.generator import PRETRAINING_SEED
 from nanosearch.world.transcripts import (
     ANSWER_DRAWS,
     FOLLOW_DRAWS,
+    AnswerDraw,
+    FollowDraw,
     FormatOnlyPolicy,
     FormatOnlySettings,
     MentionFinder,
@@ -75,9 +77,9 @@ class BaseSettings:
     worlds: int = 0  # fresh worlds to learn from instead of the task world (0: the task world)
     world_entities: int = 600  # entities per fresh world
     question_name: float = 0.0  # FormatOnlySettings.question_name
-    answer_from: str = "results"  # FormatOnlySettings.answer_from
+    answer_from: AnswerDraw = "results"  # FormatOnlySettings.answer_from
     answer_unasked: bool = False  # FormatOnlySettings.answer_unasked
-    follow_from: str = "results"  # FormatOnlySettings.follow_from
+    follow_from: FollowDraw = "results"  # FormatOnlySettings.follow_from
     learn: str = "turns"  # the loss on the model's turns, or on "all" after the system prompt
     answer_weight: float = 1.0  # loss weight of the final answer's tokens, relative to the rest
     shorter_results: tuple[int, ...] = ()  # a first-epoch curriculum's result characters

@@ -23,7 +23,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from nanosearch.errors import NanosearchError
 from nanosearch.files import write_json, write_jsonl
@@ -39,7 +39,8 @@ from nanosearch.world.transcripts import call
 WORLD_FILE = "world.json"
 CORPUS_FILE = "corpus.jsonl"
 TOKENIZER_DIR = "tokenizer"
-TOKENIZERS = ("own", "shared")
+TokenizerKind = Literal["own", "shared"]
+TOKENIZERS: tuple[str, ...] = get_args(TokenizerKind)
 NAMES = {"own": "invented", "shared": "lexicon"}  # where a world's names come from, by tokenizer
 SHARED_TOKENIZER_WORLDS = 16
 SHARED_TOKENIZER_ENTITIES = 600

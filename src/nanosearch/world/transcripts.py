@@ -31,7 +31,7 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from nanosearch.env.policy import Generation, GenerationRequest
 from nanosearch.tools import shown_ids
@@ -39,7 +39,9 @@ from nanosearch.tools import shown_ids
 RESULT = re.compile(r"<result>\n(.*?)\n</result>", re.DOTALL)
 WORD = re.compile(r"[A-Za-z0-9']+")
 TOP_ENTRY = re.compile(r"\n1\. (.*?)(?=\n\d+\. |\Z)", re.DOTALL)
-ANSWER_DRAWS = {
+AnswerDraw = Literal["results", "top"]
+FollowDraw = Literal["results", "top"]
+ANSWER_DRAWS: dict[AnswerDraw, str] = {
     "results": "an answer drawn uniformly from the names and values in the results (any name of "
     "the world when every search came back empty)",
     "top": "an answer drawn uniformly from the names and values of the top entry of the latest "
@@ -47,7 +49,7 @@ ANSWER_DRAWS = {
     "left is followed by another search)",
 }
 
-FOLLOW_DRAWS = {
+FOLLOW_DRAWS: dict[FollowDraw, str] = {
     "results": "names seen in earlier results",
     "top": "names the top entry of the latest result holds and the question does not",
 }
@@ -60,9 +62,9 @@ class FormatOnlySettings:
     query_from_results: float = 0.5  # chance that a further search names something seen
     max_query_words: int = 4
     question_name: float = 0.0  # chance that a query from the question is one of its names
-    answer_from: str = "results"  # a key of ANSWER_DRAWS
+    answer_from: AnswerDraw = "results"  # a key of ANSWER_DRAWS
     answer_unasked: bool = False  # never answer with a name or value the question holds
-    follow_from: str = "results"  # a key of FOLLOW_DRAWS
+    follow_from: FollowDraw = "results"  # a key of FOLLOW_DRAWS
 
     def __post_init__(self) -> None:
         for name, draws in (("answer_from", ANSWER_DRAWS), ("follow_from", FOLLOW_DRAWS)):
