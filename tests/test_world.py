@@ -5,6 +5,7 @@ a base model under its chance bound."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,46 @@ def world_tokenizer(world_dir: Path) -> Any:
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(world_dir / "tokenizer")
+
+
+PlayTranscripts = Callable[..., tuple[list[Any], list[list[str]]]]
+
+
+@pytest.fixture(scope="module")
+def finder(world_dir: Path) -> MentionFinder:
+    return MentionFinder(read_description(world_dir)["mentions"])
+
+
+@pytest.fixture(scope="module")
+def play(
+    world_engine: SearchEngine, world_tokenizer: Any, finder: MentionFinder
+) -> PlayTranscripts:
+    """Format-only transcripts of questions played in the module's world (3 turns, 1,280
+    tokens, results of ``result_chars``): the episodes and each answer's candidates."""
+    chat = ChatFormat.from_tokenizer(world_tokenizer)
+
+    def played(
+        questions: list[dict[str, Any]],
+        settings: FormatOnlySettings,
+        *,
+        seed: int = 0,
+        result_chars: int = 600,
+        titles: dict[str, str] | None = None,
+    ) -> tuple[list[Any], list[list[str]]]:
+        return format_only_episodes(
+            questions,
+            EngineTools(world_engine),
+            chat,
+            finder,
+            max_turns=3,
+            token_budget=1280,
+            result_chars=result_chars,
+            seed=seed,
+            titles=titles,
+            settings=settings,
+        )
+
+    return played
 
 
 def test_the_same_seed_gives_the_same_world_and_another_seed_another() -> None:
@@ -170,22 +211,14 @@ def _remember_tokenizer(world_dir: Path) -> None:
 
 @pytest.mark.parametrize("answer_from", ["results", "top"])
 def test_transcripts_round_trip_and_answer_from_the_results(
-    answer_from: str, world_dir: Path, world_engine: SearchEngine, world_tokenizer: Any
+    answer_from: str,
+    world_dir: Path,
+    world_tokenizer: Any,
+    finder: MentionFinder,
+    play: PlayTranscripts,
 ) -> None:
-    chat = ChatFormat.from_tokenizer(world_tokenizer)
     questions = read_questions(world_dir, "train")[:40]
-    finder = MentionFinder(read_description(world_dir)["mentions"])
-    episodes, pools = format_only_episodes(
-        questions,
-        EngineTools(world_engine),
-        chat,
-        finder,
-        max_turns=3,
-        token_budget=1280,
-        result_chars=600,
-        seed=0,
-        settings=FormatOnlySettings(answer_from=answer_from),
-    )
+    episodes, pools = play(questions, FormatOnlySettings(answer_from=answer_from))
     for question, episode, pool in zip(questions, episodes, pools, strict=True):
         assert episode.stop_reason == "answer" and episode.tool_calls
         assert episode.answer in pool
@@ -207,22 +240,14 @@ def test_transcripts_round_trip_and_answer_from_the_results(
 
 
 def test_unasked_answers_leave_out_what_the_question_names(
-    world_dir: Path, world_engine: SearchEngine, world_tokenizer: Any
+    world_dir: Path, finder: MentionFinder, play: PlayTranscripts
 ) -> None:
     questions = [q for q in read_questions(world_dir, "train") if q["hops"] == 1][:40]
-    finder = MentionFinder(read_description(world_dir)["mentions"])
     played = {
-        unasked: format_only_episodes(
+        unasked: play(
             questions,
-            EngineTools(world_engine),
-            ChatFormat.from_tokenizer(world_tokenizer),
-            finder,
-            max_turns=3,
-            token_budget=1280,
-            result_chars=600,
-            seed=0,
+            FormatOnlySettings(answer_from="top", answer_unasked=unasked),
             titles=read_description(world_dir)["titles"],  # every top entry is the subject's
-            settings=FormatOnlySettings(answer_from="top", answer_unasked=unasked),
         )
         for unasked in (False, True)
     }
@@ -238,26 +263,18 @@ def test_unasked_answers_leave_out_what_the_question_names(
 
 
 def test_a_search_that_follows_the_top_entry_finds_the_second_hop(
-    world_dir: Path, world_engine: SearchEngine, world_tokenizer: Any
+    world_dir: Path, world_tokenizer: Any, finder: MentionFinder, play: PlayTranscripts
 ) -> None:
     """Every second query names what the passage just read holds and the question does not,
     and that finds a two-hop question's bridge entity far more often than a name of any
     result does."""
     questions = [q for q in read_questions(world_dir, "train") if q["hops"] == 2][:60]
     description = read_description(world_dir)
-    finder = MentionFinder(description["mentions"])
     bridges = {}
     for follow_from in ("results", "top"):
-        episodes, _ = format_only_episodes(
+        episodes, _ = play(
             questions,
-            EngineTools(world_engine),
-            ChatFormat.from_tokenizer(world_tokenizer),
-            finder,
-            max_turns=3,
-            token_budget=1280,
-            result_chars=600,
-            seed=0,
-            settings=FormatOnlySettings(
+            FormatOnlySettings(
                 question_name=1.0,
                 answer_after_call=0.0,
                 fetch=0.0,
@@ -290,27 +307,12 @@ def test_a_search_that_follows_the_top_entry_finds_the_second_hop(
     ],
 )
 def test_transcripts_do_not_depend_on_the_gold_answer(
-    draws: FormatOnlySettings, world_dir: Path, world_engine: SearchEngine, world_tokenizer: Any
+    draws: FormatOnlySettings, world_dir: Path, play: PlayTranscripts
 ) -> None:
     """The same questions with their answers replaced give the very same transcripts."""
-    chat = ChatFormat.from_tokenizer(world_tokenizer)
     questions = read_questions(world_dir, "train")[:30]
     blind = [{**q, "answer": "?", "answer_aliases": []} for q in questions]
-    finder = MentionFinder(read_description(world_dir)["mentions"])
-    runs = [
-        format_only_episodes(
-            rows,
-            EngineTools(world_engine),
-            chat,
-            finder,
-            max_turns=3,
-            token_budget=1280,
-            result_chars=600,
-            seed=4,
-            settings=draws,
-        )[0]
-        for rows in (questions, blind)
-    ]
+    runs = [play(rows, draws, seed=4)[0] for rows in (questions, blind)]
     assert [e.completion_ids for e in runs[0]] == [e.completion_ids for e in runs[1]]
 
 
@@ -536,7 +538,7 @@ def test_a_killed_pretraining_resumes_to_the_same_weights(
 
 
 def test_shorter_results_show_fewer_candidates_to_answer_from(
-    world_dir: Path, world_engine: SearchEngine, world_tokenizer: Any
+    world_dir: Path, play: PlayTranscripts
 ) -> None:
     """The curriculum's point: the top entry of a result cut at 100 characters shows about
     one name to answer with, of one cut at 600 four or more."""
@@ -550,17 +552,7 @@ def test_shorter_results_show_fewer_candidates_to_answer_from(
     one_hop = [q for q in read_questions(world_dir, "train") if q["hops"] == 1][:40]
     mean_pool = {}
     for chars in (100, 600):
-        _, pools = format_only_episodes(
-            one_hop,
-            EngineTools(world_engine),
-            ChatFormat.from_tokenizer(world_tokenizer),
-            MentionFinder(read_description(world_dir)["mentions"]),
-            max_turns=3,
-            token_budget=1280,
-            result_chars=chars,
-            seed=0,
-            settings=FormatOnlySettings(answer_from="top"),
-        )
+        _, pools = play(one_hop, FormatOnlySettings(answer_from="top"), result_chars=chars)
         mean_pool[chars] = sum(len(set(p)) for p in pools) / len(pools)
     assert mean_pool[100] < 1.5 and mean_pool[600] > 4
 
