@@ -323,19 +323,19 @@ def test_the_rollout_rejects_a_prompt_it_does_not_know(
         rollout(["q?"], trainer=None)
 
 
+@pytest.fixture
 def scored_batch(
     tmp_path: Path,
     tokenizer: Any,
-    engine: SearchEngine,
-    records: list[dict],
-    model_dir: Path,
+    musique_engine: SearchEngine,
+    musique_records: list[dict],
+    tiny_qwen3_dir: Path,
 ) -> tuple[Any, dict[str, Any]]:
     """A trainer of the tiny model and one group of two episodes built by TRL's own batch
     building from our rollout: the even episode answers right, the odd one does not."""
-    from nanosearch.train.curriculum import build_trainer
-
     examples = [
-        {"id": r["id"], "question": r["question"], "answer": r["answer"]} for r in records[:2]
+        {"id": r["id"], "question": r["question"], "answer": r["answer"]}
+        for r in musique_records[:2]
     ]
     answers = {e["question"]: e["answer"] for e in examples}
     recipe = load_recipe(
@@ -348,7 +348,13 @@ def scored_batch(
         )
     )
     trainer = build_trainer(
-        recipe, recipe.stages[0], 1, str(model_dir), tmp_path / "stage", examples, engine
+        recipe,
+        recipe.stages[0],
+        1,
+        str(tiny_qwen3_dir),
+        tmp_path / "stage",
+        examples,
+        musique_engine,
     )
     policy = AnsweringPolicy(tokenizer, answers, right=set(answers))
 
@@ -363,18 +369,10 @@ def scored_batch(
     return trainer, trainer._generate_and_score_completions(rows)  # TRL writes into each row
 
 
-def test_masked_tool_tokens_get_no_gradient(
-    tmp_path: Path,
-    tokenizer: Any,
-    musique_engine: SearchEngine,
-    musique_records: list[dict],
-    tiny_qwen3_dir: Path,
-) -> None:
+def test_masked_tool_tokens_get_no_gradient(scored_batch: tuple[Any, dict[str, Any]]) -> None:
     """Through TRL's own batch building and loss: the rollout's env_mask becomes the loss mask,
     and the logits that predict inserted tokens receive exactly zero gradient."""
-    trainer, batch = scored_batch(
-        tmp_path, tokenizer, musique_engine, musique_records, tiny_qwen3_dir
-    )
+    trainer, batch = scored_batch
     mask = batch["completion_mask"] * batch["tool_mask"]
     assert (batch["tool_mask"] == 0).any() and (mask == 1).any()
     batch["advantages"] = torch.tensor([1.0, -1.0])
@@ -411,19 +409,13 @@ def model_logprobs(model: Any, batch: dict[str, Any]) -> torch.Tensor:
 
 
 def test_one_update_makes_the_rewarded_episode_likelier_than_the_other(
-    tmp_path: Path,
-    tokenizer: Any,
-    musique_engine: SearchEngine,
-    musique_records: list[dict],
-    tiny_qwen3_dir: Path,
+    scored_batch: tuple[Any, dict[str, Any]],
 ) -> None:
     """The sign of the whole chain, rewards to advantages to TRL's loss to an update: after one
     gradient step the right episode gains log-probability against the wrong one. (To first order
     the gap grows by the step size times the squared difference of their gradients, so a small
     step cannot shrink it.)"""
-    trainer, batch = scored_batch(
-        tmp_path, tokenizer, musique_engine, musique_records, tiny_qwen3_dir
-    )
+    trainer, batch = scored_batch
     assert batch["advantages"][0] > 0 > batch["advantages"][1]
     before = model_logprobs(trainer.model, batch)
     trainer.compute_loss(trainer.model, batch).backward()
