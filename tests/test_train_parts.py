@@ -36,7 +36,7 @@ from nanosearch.train.rollout import (
     vllm_generation_kwargs,
 )
 from nanosearch.train.sampling import cycle_examples, fill_batch, has_signal
-from nanosearch.world.base import BaseSettings
+from nanosearch.world.base import LOSS_ON, BaseSettings, LossOn
 from nanosearch.world.transcripts import ANSWER_DRAWS, FOLLOW_DRAWS, AnswerDraw, FollowDraw
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
@@ -180,6 +180,7 @@ def test_a_recipe_world_base_is_every_base_setting_with_its_default() -> None:
     assert defaults.settings() == BaseSettings()
     assert set(get_args(AnswerDraw)) == set(ANSWER_DRAWS)
     assert set(get_args(FollowDraw)) == set(FOLLOW_DRAWS)
+    assert set(get_args(LossOn)) == set(LOSS_ON)
     given = {"hidden_size": 32, "answer_from": "top", "start_from": "lexicon-8-worlds"}
     assert WorldBase(**given, shorter_results=[100]).settings() == BaseSettings(
         **given, shorter_results=(100,)

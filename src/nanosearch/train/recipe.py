@@ -16,7 +16,7 @@ from nanosearch.errors import NanosearchError
 from nanosearch.protocol import ProtocolName
 from nanosearch.rewards import REWARDS, STAGES, Stage, stage_from_config
 from nanosearch.train.export import YARN_FACTOR, YARN_ORIGINAL_CONTEXT
-from nanosearch.world.base import BaseSettings, base_source, check_result_budgets
+from nanosearch.world.base import BaseSettings, LossOn, base_source, check_result_budgets
 from nanosearch.world.files import TokenizerKind
 from nanosearch.world.generator import check_lexicon_holds
 from nanosearch.world.transcripts import AnswerDraw, FollowDraw
@@ -79,7 +79,7 @@ class WorldBase(Section):
     # read less the question's names (a link followed: how a second hop is found)
     follow_from: FollowDraw = _BASE.follow_from
     # the loss on the model's own turns, or on every token after the system prompt
-    learn: Literal["turns", "all"] = _BASE.learn
+    learn: LossOn = _BASE.learn
     # loss weight of the final answer's tokens: the one copy a transcript makes from its results
     answer_weight: float = Field(default=_BASE.answer_weight, gt=0)
     # result characters of a first-epoch curriculum, shortest first, before result_chars:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from nanosearch.env.policy import shared_prefix
 from nanosearch.errors import NanosearchError
@@ -48,7 +48,8 @@ STATE_SUFFIX = ".pretraining.pt"  # beside the base directory while it is pretra
 SAVE_EVERY = 100  # pretraining steps between saves of the resumable state
 COPY_SPAN = 40  # tokens of a copy span, said twice
 CHUNK = 256  # episodes per environment batch (the tools take at most 512 queries at once)
-LOSS_ON = {
+LossOn = Literal["turns", "all"]
+LOSS_ON: dict[LossOn, str] = {
     "turns": "the loss is on the model's own turns (the tokens the environment inserted are "
     "read, not learnt)",
     "all": "the loss is on every token after the system prompt: the question, the model's "
@@ -80,7 +81,7 @@ class BaseSettings:
     answer_from: AnswerDraw = "results"  # FormatOnlySettings.answer_from
     answer_unasked: bool = False  # FormatOnlySettings.answer_unasked
     follow_from: FollowDraw = "results"  # FormatOnlySettings.follow_from
-    learn: str = "turns"  # the loss on the model's turns, or on "all" after the system prompt
+    learn: LossOn = "turns"  # the loss on the model's turns, or on "all" after the system prompt
     answer_weight: float = 1.0  # loss weight of the final answer's tokens, relative to the rest
     shorter_results: tuple[int, ...] = ()  # a first-epoch curriculum's result characters
     copy_spans: int = 0  # rows of a random token span said twice, added to every batch
