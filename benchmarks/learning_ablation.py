@@ -36,8 +36,6 @@ from typing import Any
 
 import yaml
 
-from nanosearch.train.summary import BASE_EPISODES, BASE_FILE
-
 WORLD_CPU = Path(__file__).resolve().parents[1] / "recipes" / "world-cpu" / "recipe.yaml"
 # variant -> recipe section (or "stage_rewards", laid over every stage's rewards) -> changes
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
@@ -64,7 +62,13 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
         "stage_rewards": {"overlong_penalty": 0.0},
     },
 }
-SHARED = ("world", "index", "base-model", "data", BASE_FILE, BASE_EPISODES)
+
+
+def shared_files() -> tuple[str, ...]:
+    """What every run copies from the first: the world, its index, the base and its scores."""
+    from nanosearch.train.summary import BASE_EPISODES, BASE_FILE
+
+    return ("world", "index", "base-model", "data", BASE_FILE, BASE_EPISODES)
 
 
 def stage_steps(text: str) -> list[int]:
@@ -139,7 +143,7 @@ def run_variant(
     if not (run / "summary.json").is_file():
         shutil.rmtree(run, ignore_errors=True)
         run.mkdir(parents=True)
-        for name in SHARED:
+        for name in shared_files():
             source = shared / name
             if source.is_dir():
                 shutil.copytree(source, run / name)
