@@ -42,7 +42,8 @@ demo: install
 
 test: install vllm chromium
 	$(BIN)/ruff check src tests benchmarks
-	NANOSEARCH_VLLM_PYTHON=$(VLLM_VENV)/bin/python $(BIN)/python -m pytest
+	GLIBC_TUNABLES="$$($(BIN)/python -c 'from nanosearch.allocator import TUNABLES; print(TUNABLES)')" \
+		NANOSEARCH_VLLM_PYTHON=$(VLLM_VENV)/bin/python $(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

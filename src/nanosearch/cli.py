@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from nanosearch.allocator import run_with_tuned_allocator
 from nanosearch.errors import NanosearchError
 from nanosearch.protocol import RESULT_CHARS
 
@@ -636,6 +637,7 @@ def demo(
 
 
 def main() -> None:
+    run_with_tuned_allocator()
     app(prog_name="nanosearch")
 
 

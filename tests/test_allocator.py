@@ -1,0 +1,89 @@
+"""``nanosearch`` starts itself again under glibc's allocator tunables, once, keeping its pid,
+arguments and file descriptors; a user's own tunables or the opt-out are left alone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nanosearch.allocator import OPT_OUT, TUNABLES, VARIABLE, tuned_environment, uses_glibc
+from nanosearch.assets import WIKI_PASSAGES
+
+glibc_only = pytest.mark.skipif(not uses_glibc(), reason="the tunables are glibc's")
+REPORT = (
+    "import os, sys; print(os.getpid(), flush=True);"
+    "from nanosearch.allocator import run_with_tuned_allocator; run_with_tuned_allocator();"
+    "print(os.getpid(), os.environ.get('GLIBC_TUNABLES'), sys.argv[1:])"
+)
+
+
+def environment_without_tunables(**extra: str) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if k not in (VARIABLE, OPT_OUT)}, **extra}
+
+
+def test_a_glibc_process_without_tunables_is_started_again_with_them() -> None:
+    assert tuned_environment({"HOME": "/h"}, glibc=True) == {"HOME": "/h", VARIABLE: TUNABLES}
+
+
+@pytest.mark.parametrize(
+    ("environ", "glibc"),
+    [
+        ({VARIABLE: "glibc.malloc.arena_max=2"}, True),  # the user's own, or the second start
+        ({OPT_OUT: "1"}, True),
+        ({}, False),
+    ],
+)
+def test_no_second_start_where_tunables_are_set_opted_out_or_not_glibc(
+    environ: dict[str, str], glibc: bool
+) -> None:
+    assert tuned_environment(environ, glibc=glibc) is None
+
+
+@glibc_only
+def test_the_second_start_keeps_the_pid_and_arguments_and_sets_the_tunables() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", REPORT, "--flag", "value"],
+        env=environment_without_tunables(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    first, again, last = done.stdout.strip().splitlines()  # the second start prints its pid too
+    assert again == first
+    assert last == f"{first} {TUNABLES} ['--flag', 'value']"
+
+
+@glibc_only
+def test_the_opt_out_keeps_the_system_allocator() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", REPORT],
+        env=environment_without_tunables(**{OPT_OUT: "1"}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    first, second = done.stdout.strip().splitlines()
+    assert second == f"{first} None []"
+
+
+def index_arguments(tmp_path: Path) -> list[str]:
+    return ["--corpus", str(WIKI_PASSAGES), "--out", str(tmp_path / "index")]
+
+
+def test_the_command_runs_a_job_after_starting_itself_again(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "nanosearch.cli", "index", *index_arguments(tmp_path)],
+        env=environment_without_tunables(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "indexed 1000 documents" in done.stdout
