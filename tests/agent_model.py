@@ -22,7 +22,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from nanosearch.eval.local_server import ChatRequest, LocalChatModel, serve_chat_model
+from nanosearch.eval.local_server import (
+    ChatRequest,
+    LocalChatModel,
+    PendingTurn,
+    serve_chat_model,
+)
 
 CODE_QUERY = "Bubye River"
 QUERY = "Limpopo tributary"
@@ -48,13 +53,7 @@ class ScriptedChatModel(LocalChatModel):
     keeps every prompt it rendered."""
 
     def __init__(self, tokenizer: Any) -> None:
-        import threading
-
-        self.tokenizer = tokenizer
-        self.default_max_tokens = 128
-        self.context = SHAPE["max_position_embeddings"]
-        self._lock = threading.Lock()
-        self._stop_criteria = {}
+        super().__init__(None, tokenizer, max_tokens=128, context=SHAPE["max_position_embeddings"])
         self.prompts: list[str] = []
         self._reply = [*tokenizer.encode(TOOL_TURN, add_special_tokens=False)]
 
@@ -63,8 +62,8 @@ class ScriptedChatModel(LocalChatModel):
         self.prompts.append(prompt)
         return prompt
 
-    def _generate(self, ids: list[int], max_new: int, request: Any, stops: Any) -> list[int]:
-        return [*self._reply, self.tokenizer.eos_token_id][:max_new]
+    def _generate(self, batch: list[PendingTurn]) -> list[list[int]]:
+        return [[*self._reply, self.tokenizer.eos_token_id][: turn.max_new] for turn in batch]
 
 
 def record_prompts(tokenizer: Any, index_dir: Path, questions: list[dict[str, Any]]) -> list[str]:

@@ -228,6 +228,88 @@ def test_in_process_model_refuses_a_prompt_beyond_its_context(local_endpoint: st
     assert bad.status_code == 422
 
 
+@pytest.fixture(scope="module")
+def local_model(tiny_qwen3_dir: Path):
+    from nanosearch.eval.local_server import LocalChatModel
+
+    return LocalChatModel.load(str(tiny_qwen3_dir), max_tokens=8)
+
+
+def _queued_while_busy(model: Any, requests: list[Any]) -> list[Any]:
+    """Send ``requests`` at once while the model is busy, then let the busy generator's next
+    rounds take them: what happens when turns arrive during a generation. Every reply, in
+    order (an exception where a request failed)."""
+    import time
+
+    replies: list[Any] = [None] * len(requests)
+
+    def send(index: int) -> None:
+        try:
+            replies[index] = model.complete(requests[index])
+        except Exception as error:
+            replies[index] = error
+
+    model._generating = True
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(requests))]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while len(model._pending) < len(requests):
+        assert time.monotonic() < deadline, "the requests never queued"
+        time.sleep(0.01)
+    model._generate_queued()
+    for thread in threads:
+        thread.join(60)
+    assert not model._generating and not model._pending
+    return replies
+
+
+def test_turns_that_arrive_together_are_one_batch_and_each_reply_is_its_own_alone(
+    local_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nanosearch.eval.local_server import ChatRequest
+
+    questions = ["Where is the Bubye River?", "Who founded Harare?", "Name a river", "Why?"]
+    requests = [
+        ChatRequest(
+            messages=[{"role": "user", "content": question}],
+            temperature=0,
+            max_tokens=4 + index,
+            chat_template_kwargs={"enable_thinking": False},
+        )
+        for index, question in enumerate(questions)
+    ]
+    sampled = ChatRequest(messages=[{"role": "user", "content": "Hi"}], temperature=1.0)
+    alone = [local_model.complete(request) for request in requests]
+    batches: list[int] = []
+    generate = local_model._generate
+    monkeypatch.setattr(
+        local_model, "_generate", lambda batch: batches.append(len(batch)) or generate(batch)
+    )
+    together = _queued_while_busy(local_model, [*requests, sampled])
+    assert batches == [4, 1]  # the greedy turns together; the sampled one has its own settings
+    for reply, single, request in zip(together, alone, requests, strict=False):
+        assert reply["choices"][0]["message"] == single["choices"][0]["message"]
+        assert reply["usage"] == single["usage"]
+        assert reply["usage"]["completion_tokens"] <= request.max_tokens
+
+
+def test_a_failed_batch_fails_each_of_its_requests_and_the_next_batch_runs(
+    local_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nanosearch.eval.local_server import ChatRequest
+
+    def broken(batch: list[Any]) -> list[list[int]]:
+        raise RuntimeError(f"out of memory in a batch of {len(batch)}")
+
+    monkeypatch.setattr(local_model, "_generate", broken)
+    request = ChatRequest(messages=[{"role": "user", "content": "Hi"}], temperature=0)
+    replies = _queued_while_busy(local_model, [request, request, request])
+    assert [str(reply) for reply in replies] == ["out of memory in a batch of 3"] * 3
+    monkeypatch.undo()
+    assert local_model.complete(request)["choices"][0]["message"]["role"] == "assistant"
+
+
 def test_an_in_process_model_is_evaluated_over_mcp_stdio_and_resumed(
     tiny_qwen3_dir: Path, musique_index_dir: Path, tmp_path: Path
 ) -> None:

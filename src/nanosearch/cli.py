@@ -445,7 +445,14 @@ MaxTurns = Annotated[int, typer.Option(help="Model turns per question at most.")
 ContextBudget = Annotated[
     int, typer.Option(help="Stop a question once a call's prompt + reply reach this.")
 ]
-Concurrency = Annotated[int, typer.Option(help="Questions in flight at once.")]
+Concurrency = Annotated[
+    int,
+    typer.Option(
+        help="Questions in flight at once (an in-process --model generates their waiting turns "
+        "as one batch).",
+        min=1,
+    ),
+]
 Retries = Annotated[int, typer.Option(help="Retries of a transient endpoint error.")]
 ResumeRun = Annotated[
     bool, typer.Option(help="Continue DIR: graded questions are skipped, never re-asked.")

@@ -130,54 +130,23 @@ class TransformersPolicy:
         }
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
-        """Sample every request's turn in one batch. When the rows share a long prefix (the
-        system prompt, two thirds of a world episode's context), it is run once and its keys
-        and values repeated for every row: each row is laid out as the prefix, a masked gap,
-        then the rest right-aligned, so positions stay those of the unpadded row."""
-        import torch
-
+        """Sample every request's turn in one batch (:func:`continue_rows`)."""
         if not requests:
             return []
-        rows = [list(r.input_ids) for r in requests]
-        keep = shared_prefix(rows) - 1 if len(rows) > 1 else 0
-        keep = keep if keep >= SHARED_PREFIX_MIN else 0
-        width = max(len(row) - keep for row in rows)
-        input_ids = torch.full((len(rows), keep + width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(rows), keep + width), dtype=torch.long)
-        for index, row in enumerate(rows):
-            begin = keep + width - (len(row) - keep)  # where the row's rest starts
-            input_ids[index, :keep] = torch.tensor(row[:keep], dtype=torch.long)
-            input_ids[index, begin:] = torch.tensor(row[keep:], dtype=torch.long)
-            attention[index, :keep] = 1
-            attention[index, begin:] = 1
-        sampling = {
-            "do_sample": True,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "top_k": self.top_k,  # 0: off, whatever the model's generation config says
-        }
-        if self.temperature <= 0:
-            sampling = {"do_sample": False}
-        with torch.no_grad():
-            cached = {}
-            if keep:
-                cache = self.model(input_ids=input_ids[:1, :keep], use_cache=True).past_key_values
-                cache.batch_repeat_interleave(len(rows))
-                cached = {"cache": cache}
-            output = self.model.generate(
-                input_ids=input_ids,
-                attention_mask=attention,
-                max_new_tokens=max(r.max_new_tokens for r in requests),
-                stopping_criteria=self.stop_criteria(),
-                pad_token_id=self.pad_id,
-                eos_token_id=sorted(self.end_ids),
-                **cached,
-                **sampling,
-            )
-        start = keep + width
+        continuations = continue_rows(
+            self.model,
+            [list(r.input_ids) for r in requests],
+            max(r.max_new_tokens for r in requests),
+            pad_id=self.pad_id,
+            end_ids=self.end_ids,
+            stopping_criteria=self.stop_criteria(),
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+        )
         return [
-            turn_of(output[row, start:].tolist(), request, self.end_ids, self.tokenizer)
-            for row, request in enumerate(requests)
+            turn_of(sampled, request, self.end_ids, self.tokenizer)
+            for sampled, request in zip(continuations, requests, strict=True)
         ]
 
     def stop_criteria(self) -> Any:
@@ -190,6 +159,61 @@ class TransformersPolicy:
                 [StopStringCriteria(self.tokenizer, list(STOP_STRINGS))]
             )
         return self._stop_criteria
+
+
+def continue_rows(
+    model: Any,
+    rows: list[list[int]],
+    max_new_tokens: int,
+    *,
+    pad_id: int,
+    end_ids: set[int],
+    stopping_criteria: Any = None,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+) -> list[list[int]]:
+    """Continue every row of token ids in one padded batch and return each row's sampled
+    tokens (a row that ended early is padded after its end). When the rows share a long prefix
+    (a system prompt, two thirds of a world episode's context), it is run once and its keys and
+    values repeated for every row: each row is laid out as the prefix, a masked gap, then the
+    rest right-aligned, so positions stay those of the unpadded row. ``temperature`` 0 is
+    greedy; ``top_k`` 0 is off, whatever the model's generation config says."""
+    import torch
+
+    if not rows:
+        return []
+    keep = shared_prefix(rows) - 1 if len(rows) > 1 else 0
+    keep = keep if keep >= SHARED_PREFIX_MIN else 0
+    width = max(len(row) - keep for row in rows)
+    input_ids = torch.full((len(rows), keep + width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), keep + width), dtype=torch.long)
+    for index, row in enumerate(rows):
+        begin = keep + width - (len(row) - keep)  # where the row's rest starts
+        input_ids[index, :keep] = torch.tensor(row[:keep], dtype=torch.long)
+        input_ids[index, begin:] = torch.tensor(row[keep:], dtype=torch.long)
+        attention[index, :keep] = 1
+        attention[index, begin:] = 1
+    sampling: dict[str, Any] = {"do_sample": False}
+    if temperature > 0:
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": top_k}
+    with torch.no_grad():
+        cached = {}
+        if keep:
+            cache = model(input_ids=input_ids[:1, :keep], use_cache=True).past_key_values
+            cache.batch_repeat_interleave(len(rows))
+            cached = {"cache": cache}
+        output = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention,
+            max_new_tokens=max_new_tokens,
+            stopping_criteria=stopping_criteria,
+            pad_token_id=pad_id,
+            eos_token_id=sorted(end_ids),
+            **cached,
+            **sampling,
+        )
+    return [output[row, keep + width :].tolist() for row in range(len(rows))]
 
 
 def turn_of(
@@ -207,14 +231,18 @@ def turn_of(
     return Generation(ids, text, finish_of(text, ids, end_ids, request.max_new_tokens), kept)
 
 
-def cut_at_turn_end(ids: list[int], end_ids: set[int], tokenizer: Any) -> list[int]:
+def cut_at_turn_end(
+    ids: list[int], end_ids: set[int], tokenizer: Any, stops: Sequence[str] = STOP_STRINGS
+) -> list[int]:
     """The tokens of one row up to whichever comes first: the token completing a stop string,
     or an end-of-turn token (kept). Rows that finished early are padded after that point."""
+    window = max((len(stop) for stop in stops), default=0) + 64
     text = ""
     for position, token in enumerate(ids):
         if token in end_ids:
             return ids[: position + 1]
-        text = (text + tokenizer.decode([token]))[-64:]
-        if any(stop in text for stop in STOP_STRINGS):
-            return ids[: position + 1]
+        if stops:
+            text = (text + tokenizer.decode([token]))[-window:]
+            if any(stop in text for stop in stops):
+                return ids[: position + 1]
     return ids

@@ -3,7 +3,9 @@ this process and offered to the agent runtimes as an OpenAI-compatible chat endp
 loopback port, so ``native``, ``react`` and ``codeagent`` reach it exactly as they reach vLLM.
 
 Tools given in a request go to the chat template; ``<tool_call>`` blocks in the reply come back
-as ``tool_calls`` (what vLLM's hermes parser does). Generation is one request at a time.
+as ``tool_calls`` (what vLLM's hermes parser does). Requests that arrive while the model is busy
+are generated together, as one padded batch (vLLM batches them continuously): an evaluation of
+``concurrency`` questions at once sends up to that many turns a batch.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,16 +43,53 @@ class ChatRequest(BaseModel):
     chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """The settings a batch's rows share."""
+
+    temperature: float
+    top_p: float
+    stops: tuple[str, ...]
+
+
+@dataclass(slots=True, eq=False)
+class PendingTurn:
+    ids: list[int]
+    max_new: int
+    sampling: Sampling
+    sampled: Future[list[int]] = field(default_factory=Future)
+
+
 class LocalChatModel:
-    def __init__(self, name_or_path: str, dtype: str = "auto", max_tokens: int = 1024) -> None:
+    """A causal LM and its tokenizer answering chat requests (:meth:`load` reads a checkpoint)."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_tokens: int = 1024,
+        max_batch: int = 16,
+        context: int | None = None,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.default_max_tokens = max_tokens
+        self.context = context or int(getattr(model.config, "max_position_embeddings", 32_768))
+        self.max_batch = max_batch
+        self._pending: list[PendingTurn] = []
+        self._pending_lock = threading.Lock()
+        self._generating = False
+        self._stop_criteria: dict[tuple[str, ...], Any] = {}
+
+    @classmethod
+    def load(
+        cls, name_or_path: str, dtype: str = "auto", max_tokens: int = 1024, max_batch: int = 16
+    ) -> LocalChatModel:
         from nanosearch.models import load_model
 
-        self.name_or_path = name_or_path
-        self.model, self.tokenizer = load_model(name_or_path, dtype)
-        self.default_max_tokens = max_tokens
-        self.context = int(getattr(self.model.config, "max_position_embeddings", 32_768))
-        self._lock = threading.Lock()
-        self._stop_criteria: dict[tuple[str, ...], Any] = {}
+        model, tokenizer = load_model(name_or_path, dtype)
+        return cls(model, tokenizer, max_tokens=max_tokens, max_batch=max_batch)
 
     def complete(self, request: ChatRequest) -> dict[str, Any]:
         prompt = self._prompt(request)
@@ -60,8 +101,10 @@ class LocalChatModel:
             )
         max_new = min(max_new, self.context - len(ids))
         stops = [request.stop] if isinstance(request.stop, str) else list(request.stop or [])
-        with self._lock:
-            sampled = self._generate(ids, max_new, request, tuple(stops))
+        top_p = request.top_p if request.temperature > 0 else 1.0
+        sampled = self._sample(
+            PendingTurn(ids, max_new, Sampling(max(request.temperature, 0.0), top_p, tuple(stops)))
+        )
         text, finish = self._cut(sampled, stops, max_new)
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if request.tools and request.tool_choice != "none":
@@ -105,37 +148,59 @@ class LocalChatModel:
                 f"the chat template cannot render these messages: {error}"
             ) from error
 
-    def _generate(
-        self, ids: list[int], max_new: int, request: ChatRequest, stops: tuple[str, ...]
-    ) -> list[int]:
-        import torch
+    def _sample(self, turn: PendingTurn) -> list[int]:
+        """Queue the turn and wait for it. The request that finds the model idle generates,
+        batch after batch, until nothing is queued; the others wait for their rows."""
+        with self._pending_lock:
+            self._pending.append(turn)
+            lead = not self._generating
+            self._generating = True
+        if lead:
+            self._generate_queued()
+        return turn.sampled.result()
 
-        sampling: dict[str, Any] = {"do_sample": False}
-        if request.temperature > 0:
-            sampling = {
-                "do_sample": True,
-                "temperature": request.temperature,
-                "top_p": request.top_p,
-                "top_k": 0,
-            }
+    def _generate_queued(self) -> None:
+        while True:
+            with self._pending_lock:
+                if not self._pending:
+                    self._generating = False
+                    return
+                sampling = self._pending[0].sampling
+                batch = [t for t in self._pending if t.sampling == sampling][: self.max_batch]
+                self._pending = [t for t in self._pending if t not in batch]
+            try:
+                rows = self._generate(batch)
+            except Exception as error:  # each request of the batch answers with the failure
+                for turn in batch:
+                    turn.sampled.set_exception(error)
+                continue
+            for turn, row in zip(batch, rows, strict=True):
+                turn.sampled.set_result(row)
+
+    def _generate(self, batch: list[PendingTurn]) -> list[list[int]]:
+        """Each turn's tokens, up to and with its end token, or up to the token that completes
+        one of its stop strings, within its own ``max_new``."""
+        from nanosearch.env.policy import continue_rows, cut_at_turn_end
+
+        sampling = batch[0].sampling
         end_ids = {self.tokenizer.eos_token_id}
         if self.tokenizer.pad_token_id is not None:
             end_ids.add(self.tokenizer.pad_token_id)
-        with torch.no_grad():
-            output = self.model.generate(
-                input_ids=torch.tensor([ids]),
-                attention_mask=torch.ones((1, len(ids)), dtype=torch.long),
-                max_new_tokens=max_new,
-                eos_token_id=sorted(end_ids),
-                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
-                stopping_criteria=self._criteria(stops),
-                **sampling,
-            )
-        sampled = output[0, len(ids) :].tolist()
-        for position, token in enumerate(sampled):
-            if token in end_ids:
-                return sampled[: position + 1]
-        return sampled
+        pad_id = self.tokenizer.pad_token_id
+        continuations = continue_rows(
+            self.model,
+            [turn.ids for turn in batch],
+            max(turn.max_new for turn in batch),
+            pad_id=pad_id if pad_id is not None else self.tokenizer.eos_token_id,
+            end_ids=end_ids,
+            stopping_criteria=self._criteria(sampling.stops),
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+        )
+        return [
+            cut_at_turn_end(sampled[: turn.max_new], end_ids, self.tokenizer, sampling.stops)
+            for sampled, turn in zip(continuations, batch, strict=True)
+        ]
 
     def _criteria(self, stops: tuple[str, ...]) -> Any:
         """Built once per set of stop strings: it scans the whole vocabulary."""
@@ -206,11 +271,11 @@ def create_app(model: LocalChatModel) -> Any:
 
 @contextmanager
 def serve_local_model(
-    name_or_path: str, dtype: str = "auto", max_tokens: int = 1024
+    name_or_path: str, dtype: str = "auto", max_tokens: int = 1024, max_batch: int = 16
 ) -> Iterator[str]:
     """Load the model, serve it on a free loopback port until the block ends, and yield the
-    endpoint's base URL (``.../v1``)."""
-    with serve_chat_model(LocalChatModel(name_or_path, dtype, max_tokens)) as base:
+    endpoint's base URL (``.../v1``). Up to ``max_batch`` waiting requests generate together."""
+    with serve_chat_model(LocalChatModel.load(name_or_path, dtype, max_tokens, max_batch)) as base:
         yield base
 
 
