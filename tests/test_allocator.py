@@ -87,3 +87,29 @@ def test_the_command_runs_a_job_after_starting_itself_again(tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stderr
     assert "indexed 1000 documents" in done.stdout
+
+
+@glibc_only
+def test_the_command_starts_again_before_it_imports_the_command_line() -> None:
+    """The console script's entry (``nanosearch.__main__``) starts itself again first, so the
+    command line's modules (typer, torch through them) are imported once, by the second start."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["nanosearch"] == "nanosearch.__main__:main"
+    entry = "import sys; sys.argv[1:] = ['--help']; from nanosearch.__main__ import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", entry],
+        env=environment_without_tunables(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Usage: nanosearch" in done.stdout
+    starts = done.stderr.split("import time: self [us]")[1:]  # each start prints the header
+    assert len(starts) == 2
+    assert "nanosearch.allocator" in starts[0]
+    assert "nanosearch.cli" not in starts[0] and "typer" not in starts[0]
+    assert "nanosearch.cli" in starts[1]
