@@ -29,7 +29,7 @@ def compare_demo(run: Path, out: Path, questions: int | None = None) -> list[Pat
 
     The trained model is ``model/``, the weights as served. World recipes export it without
     YaRN scaling (``export.yarn_factor: null``): YaRN changes short prompts too, and took a
-    world run's test EM through the harness from 13.2 % to 9.3 % (README)."""
+    world run's test EM through the harness from 13.2 % to 9.3 % (docs/learning-proof.md)."""
     from nanosearch.eval.cli_run import EvalOptions, run_from_options
     from nanosearch.eval.report import write_report
     from nanosearch.train.recipe import load_recipe
