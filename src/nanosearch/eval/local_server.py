@@ -149,17 +149,21 @@ class LocalChatModel:
             ) from error
 
     def _sample(self, turn: PendingTurn) -> list[int]:
-        """Queue the turn and wait for it. The request that finds the model idle generates,
-        batch after batch, until nothing is queued; the others wait for their rows."""
+        """Queue the turn and wait for it. A turn that finds the model idle starts a generation
+        thread, which runs batch after batch of what is queued and ends when nothing is (so it
+        never outlives the requests and keeps no model loaded)."""
         with self._pending_lock:
             self._pending.append(turn)
-            lead = not self._generating
-            self._generating = True
-        if lead:
-            self._generate_queued()
+            if not self._generating:
+                self._generating = True
+                threading.Thread(
+                    target=self._generate_queued, name="local-model-generation", daemon=True
+                ).start()
         return turn.sampled.result()
 
     def _generate_queued(self) -> None:
+        """Generate the queued turns, those of the first one's settings together (at most
+        ``max_batch``), until none is left."""
         while True:
             with self._pending_lock:
                 if not self._pending:
