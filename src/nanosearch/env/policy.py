@@ -200,7 +200,7 @@ def continue_rows(
     with torch.no_grad():
         cached = {}
         if keep:
-            cache = model(input_ids=input_ids[:1, :keep], use_cache=True).past_key_values
+            cache = model(input_ids=input_ids[:1, :keep], use_cache=True).cache
             cache.batch_repeat_interleave(len(rows))
             cached = {"cache": cache}
         output = model.generate(

@@ -675,11 +675,11 @@ def batch_loss(
         attention[row, keep : keep + len(rest)] = 1
     cache = None
     if prefix is not None:
-        cache = model(input_ids=prefix, use_cache=True).past_key_values
+        cache = model(input_ids=prefix, use_cache=True).cache
         cache.batch_repeat_interleave(len(rests))
     device = next(model.parameters()).device
     ids, attention, weight = ids.to(device), attention.to(device), weight.to(device)
-    logits = model(input_ids=ids, attention_mask=attention, past_key_values=cache).logits
+    logits = model(input_ids=ids, attention_mask=attention, cache=cache).logits
     losses = torch.nn.functional.cross_entropy(
         logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten(), reduction="none"
     )
