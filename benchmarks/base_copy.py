@@ -155,4 +155,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from nanosearch.allocator import run_with_tuned_allocator
+
+    run_with_tuned_allocator()  # the settings the nanosearch command runs with
     main()

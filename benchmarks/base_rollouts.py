@@ -282,4 +282,7 @@ def print_by_relation(expected: dict[str, dict], got: dict[str, dict]) -> None:
 
 
 if __name__ == "__main__":
+    from nanosearch.allocator import run_with_tuned_allocator
+
+    run_with_tuned_allocator()  # the settings the nanosearch command runs with
     main()

@@ -230,4 +230,7 @@ def plot(means: dict[str, dict[int, float]], path: Path) -> None:
 
 
 if __name__ == "__main__":
+    from nanosearch.allocator import run_with_tuned_allocator
+
+    run_with_tuned_allocator()  # the settings the nanosearch command runs with
     main()
