@@ -300,14 +300,41 @@ def test_a_failed_batch_fails_each_of_its_requests_and_the_next_batch_runs(
     from nanosearch.eval.local_server import ChatRequest
 
     def broken(batch: list[Any]) -> list[list[int]]:
-        raise RuntimeError(f"out of memory in a batch of {len(batch)}")
+        raise RuntimeError(f"device-side assert in a batch of {len(batch)}")
 
     monkeypatch.setattr(local_model, "_generate", broken)
     request = ChatRequest(messages=[{"role": "user", "content": "Hi"}], temperature=0)
     replies = _queued_while_busy(local_model, [request, request, request])
-    assert [str(reply) for reply in replies] == ["out of memory in a batch of 3"] * 3
+    assert [str(reply) for reply in replies] == ["device-side assert in a batch of 3"] * 3
     monkeypatch.undo()
     assert local_model.complete(request)["choices"][0]["message"]["role"] == "assistant"
+
+
+def test_a_batch_out_of_memory_is_generated_in_halves_with_the_same_replies(
+    local_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nanosearch.eval.local_server import ChatRequest
+
+    requests = [
+        ChatRequest(messages=[{"role": "user", "content": f"Question {i}?"}], temperature=0)
+        for i in range(5)
+    ]
+    alone = [local_model.complete(request) for request in requests]
+    batches: list[int] = []
+    generate = local_model._generate
+
+    def small_memory(batch: list[Any]) -> list[list[int]]:
+        batches.append(len(batch))
+        if len(batch) > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return generate(batch)
+
+    monkeypatch.setattr(local_model, "_generate", small_memory)
+    together = _queued_while_busy(local_model, requests)
+    assert batches == [5, 2, 3, 1, 2]
+    assert [r["choices"][0]["message"] for r in together] == [
+        r["choices"][0]["message"] for r in alone
+    ]
 
 
 def test_an_in_process_model_is_evaluated_over_mcp_stdio_and_resumed(

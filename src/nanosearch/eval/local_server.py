@@ -173,13 +173,24 @@ class LocalChatModel:
                 batch = [t for t in self._pending if t.sampling == sampling][: self.max_batch]
                 self._pending = [t for t in self._pending if t not in batch]
             try:
-                rows = self._generate(batch)
+                rows = self._generate_fitting(batch)
             except Exception as error:  # each request of the batch answers with the failure
                 for turn in batch:
                     turn.sampled.set_exception(error)
                 continue
             for turn, row in zip(batch, rows, strict=True):
                 turn.sampled.set_result(row)
+
+    def _generate_fitting(self, batch: list[PendingTurn]) -> list[list[int]]:
+        """:meth:`_generate`, in halves where the batch runs out of memory (a large model's
+        keys and values for many long prompts), down to single turns."""
+        try:
+            return self._generate(batch)
+        except Exception as error:
+            if len(batch) == 1 or not _out_of_memory(error):
+                raise
+        half = len(batch) // 2
+        return self._generate_fitting(batch[:half]) + self._generate_fitting(batch[half:])
 
     def _generate(self, batch: list[PendingTurn]) -> list[list[int]]:
         """Each turn's tokens, up to and with its end token, or up to the token that completes
@@ -227,6 +238,13 @@ class LocalChatModel:
         if cuts:
             return text[: min(cuts)], "stop"
         return text, "stop" if ended or len(sampled) < max_new else "length"
+
+
+def _out_of_memory(error: Exception) -> bool:
+    """An accelerator's or the host's allocation failure, as torch raises them."""
+    return isinstance(error, MemoryError) or (
+        type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower()
+    )
 
 
 def _plain(message: dict[str, Any]) -> dict[str, Any]:
