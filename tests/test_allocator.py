@@ -25,6 +25,23 @@ def environment_without_tunables(**extra: str) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if k not in (VARIABLE, OPT_OUT)}, **extra}
 
 
+def run_started_without_tunables(
+    command: list[str], timeout: int, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """``command`` from an environment without the tunables or the opt-out (plus ``extra``),
+    as a user's shell starts it; it must exit 0."""
+    done = subprocess.run(
+        command,
+        env=environment_without_tunables(**extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def test_a_glibc_process_without_tunables_is_started_again_with_them() -> None:
     assert tuned_environment({"HOME": "/h"}, glibc=True) == {"HOME": "/h", VARIABLE: TUNABLES}
 
@@ -45,14 +62,7 @@ def test_no_second_start_where_tunables_are_set_opted_out_or_not_glibc(
 
 @glibc_only
 def test_the_second_start_keeps_the_pid_and_arguments_and_sets_the_tunables() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", REPORT, "--flag", "value"],
-        env=environment_without_tunables(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    done = run_started_without_tunables([sys.executable, "-c", REPORT, "--flag", "value"], 60)
     first, again, last = done.stdout.strip().splitlines()  # the second start prints its pid too
     assert again == first
     assert last == f"{first} {TUNABLES} ['--flag', 'value']"
@@ -60,14 +70,7 @@ def test_the_second_start_keeps_the_pid_and_arguments_and_sets_the_tunables() ->
 
 @glibc_only
 def test_the_opt_out_keeps_the_system_allocator() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", REPORT],
-        env=environment_without_tunables(**{OPT_OUT: "1"}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    done = run_started_without_tunables([sys.executable, "-c", REPORT], 60, **{OPT_OUT: "1"})
     first, second = done.stdout.strip().splitlines()
     assert second == f"{first} None []"
 
@@ -77,15 +80,9 @@ def index_arguments(tmp_path: Path) -> list[str]:
 
 
 def test_the_command_runs_a_job_after_starting_itself_again(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "nanosearch.cli", "index", *index_arguments(tmp_path)],
-        env=environment_without_tunables(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    done = run_started_without_tunables(
+        [sys.executable, "-m", "nanosearch.cli", "index", *index_arguments(tmp_path)], 300
     )
-    assert done.returncode == 0, done.stderr
     assert "indexed 1000 documents" in done.stdout
 
 
@@ -98,15 +95,7 @@ def test_the_command_starts_again_before_it_imports_the_command_line() -> None:
     project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["nanosearch"] == "nanosearch.__main__:main"
     entry = "import sys; sys.argv[1:] = ['--help']; from nanosearch.__main__ import main; main()"
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", entry],
-        env=environment_without_tunables(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_started_without_tunables([sys.executable, "-X", "importtime", "-c", entry], 120)
     assert "Usage: nanosearch" in done.stdout
     starts = done.stderr.split("import time: self [us]")[1:]  # each start prints the header
     assert len(starts) == 2

@@ -121,13 +121,7 @@ class TransformersPolicy:
         self.top_p = top_p
         self.top_k = top_k
         self._stop_criteria: Any = None
-        self.pad_id = (
-            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        )
-        self.end_ids = {
-            end_token_id if end_token_id is not None else tokenizer.eos_token_id,
-            self.pad_id,
-        }
+        self.pad_id, self.end_ids = pad_and_end_ids(tokenizer, end_token_id)
 
     def generate(self, requests: list[GenerationRequest]) -> list[Generation]:
         """Sample every request's turn in one batch (:func:`continue_rows`)."""
@@ -159,6 +153,17 @@ class TransformersPolicy:
                 [StopStringCriteria(self.tokenizer, list(STOP_STRINGS))]
             )
         return self._stop_criteria
+
+
+def pad_and_end_ids(tokenizer: Any, end_token_id: int | None = None) -> tuple[int, set[int]]:
+    """The id a batch pads with (the pad token, else the end-of-sequence token) and the ids
+    that end a row: its end token (``end_token_id``, else end of sequence) and the padding a
+    row that ended is filled with."""
+    pad_id = tokenizer.pad_token_id
+    if pad_id is None:
+        pad_id = tokenizer.eos_token_id
+    end = end_token_id if end_token_id is not None else tokenizer.eos_token_id
+    return pad_id, {end, pad_id}
 
 
 def continue_rows(

@@ -72,8 +72,11 @@ class LocalChatModel:
         max_batch: int = 16,
         context: int | None = None,
     ) -> None:
+        from nanosearch.env.policy import pad_and_end_ids
+
         self.model = model
         self.tokenizer = tokenizer
+        self.pad_id, self.end_ids = pad_and_end_ids(tokenizer)
         self.default_max_tokens = max_tokens
         self.context = context or int(getattr(model.config, "max_position_embeddings", 32_768))
         self.max_batch = max_batch
@@ -198,22 +201,18 @@ class LocalChatModel:
         from nanosearch.env.policy import continue_rows, cut_at_turn_end
 
         sampling = batch[0].sampling
-        end_ids = {self.tokenizer.eos_token_id}
-        if self.tokenizer.pad_token_id is not None:
-            end_ids.add(self.tokenizer.pad_token_id)
-        pad_id = self.tokenizer.pad_token_id
         continuations = continue_rows(
             self.model,
             [turn.ids for turn in batch],
             max(turn.max_new for turn in batch),
-            pad_id=pad_id if pad_id is not None else self.tokenizer.eos_token_id,
-            end_ids=end_ids,
+            pad_id=self.pad_id,
+            end_ids=self.end_ids,
             stopping_criteria=self._criteria(sampling.stops),
             temperature=sampling.temperature,
             top_p=sampling.top_p,
         )
         return [
-            cut_at_turn_end(sampled[: turn.max_new], end_ids, self.tokenizer, sampling.stops)
+            cut_at_turn_end(sampled[: turn.max_new], self.end_ids, self.tokenizer, sampling.stops)
             for sampled, turn in zip(continuations, batch, strict=True)
         ]
 
