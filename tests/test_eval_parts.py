@@ -108,6 +108,7 @@ def test_a_broken_line_in_the_middle_is_an_error_naming_it(tmp_path: Path) -> No
         ({"thinking": "maybe"}, "--thinking must be on, off or auto"),
         ({"grader": "llm"}, "--grader llm needs --judge-base-url and --judge-model"),
         ({"max_turns": 0}, "--max-turns must be at least 1"),
+        ({"concurrency": 0}, "--concurrency must be at least 1"),
     ],
 )
 def test_bad_options_are_named_before_any_work(
@@ -118,6 +119,22 @@ def test_bad_options_are_named_before_any_work(
         setattr(options, key, value)
     with pytest.raises(NanosearchError, match=message):
         options.check()
+
+
+@pytest.mark.parametrize(
+    ("changes", "in_flight"),
+    [
+        ({}, 16),  # an in-process model: as many as it generates in one batch
+        ({"base_url": "http://127.0.0.1:1/v1"}, 4),
+        ({"concurrency": 2}, 2),
+        ({"concurrency": 32, "base_url": "http://127.0.0.1:1/v1"}, 32),
+    ],
+)
+def test_questions_in_flight_default_to_what_the_model_batches(
+    changes: dict, in_flight: int, tmp_path: Path
+) -> None:
+    options = EvalOptions(out=tmp_path, model="m", **changes)
+    assert options.questions_in_flight() == in_flight
 
 
 def test_an_index_directory_without_an_index_is_refused(tmp_path: Path) -> None:

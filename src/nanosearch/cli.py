@@ -446,11 +446,12 @@ ContextBudget = Annotated[
     int, typer.Option(help="Stop a question once a call's prompt + reply reach this.")
 ]
 Concurrency = Annotated[
-    int,
+    int | None,
     typer.Option(
-        help="Questions in flight at once (an in-process --model generates their waiting turns "
-        "as one batch).",
+        help="Questions in flight at once (default: 4 against --base-url; 16 for an in-process "
+        "--model, which generates their waiting turns as one batch of up to 16).",
         min=1,
+        show_default=False,
     ),
 ]
 Retries = Annotated[int, typer.Option(help="Retries of a transient endpoint error.")]
@@ -505,7 +506,7 @@ def eval_simpleqa(
     context_budget: ContextBudget = 8192,
     result_chars: ResultChars = RESULT_CHARS,
     protocol: ToolFormat = "xml",
-    concurrency: Concurrency = 4,
+    concurrency: Concurrency = None,
     retries: Retries = 4,
     resume: ResumeRun = False,
 ) -> None:
@@ -557,7 +558,7 @@ def eval_qa(
     context_budget: ContextBudget = 8192,
     result_chars: ResultChars = RESULT_CHARS,
     protocol: ToolFormat = "xml",
-    concurrency: Concurrency = 4,
+    concurrency: Concurrency = None,
     retries: Retries = 4,
     resume: ResumeRun = False,
 ) -> None:

@@ -56,7 +56,6 @@ def compare_demo(run: Path, out: Path, questions: int | None = None) -> list[Pat
             context_budget=limits.token_budget,
             result_chars=limits.result_chars,
             protocol=limits.protocol,
-            concurrency=16,  # the in-process model generates waiting turns as one batch
             resume=True,
             progress=False,
         )

@@ -18,6 +18,7 @@ from nanosearch.eval.runner import AGENTS, EvalRun, Grader, OfflineGrader, run_e
 from nanosearch.protocol import PROTOCOLS, RESULT_CHARS
 
 THINKING = {"on": True, "off": False, "auto": None}
+ENDPOINT_CONCURRENCY = 4
 
 
 @dataclass
@@ -53,10 +54,21 @@ class EvalOptions:
     context_budget: int = 8192
     result_chars: int = RESULT_CHARS
     protocol: str = "xml"
-    concurrency: int = 4
+    concurrency: int | None = None  # None: ENDPOINT_CONCURRENCY, or the local model's batch
     retries: int = 4
     resume: bool = False
     progress: bool = True
+
+    def questions_in_flight(self) -> int:
+        """``concurrency`` as given; by default as many questions as the in-process model
+        generates in one batch, or a few against an endpoint someone else serves."""
+        if self.concurrency is not None:
+            return self.concurrency
+        if self.base_url is None:
+            from nanosearch.eval.local_server import MAX_BATCH
+
+            return MAX_BATCH
+        return ENDPOINT_CONCURRENCY
 
     def check(self) -> None:
         """Every mistake in the options, named, before a model is loaded or a server started."""
@@ -114,7 +126,7 @@ class EvalOptions:
         if self.result_chars < 64:
             raise NanosearchError("--result-chars must be at least 64")
         for name in ("max_tokens", "max_turns", "context_budget", "concurrency"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise NanosearchError(f"--{name.replace('_', '-')} must be at least 1")
         if self.retries < 0:
             raise NanosearchError("--retries must be 0 or more")
@@ -234,7 +246,7 @@ def run_from_options(options: EvalOptions) -> Iterator[str]:
             ),
             model_label=label,
             dataset=dataset,
-            concurrency=options.concurrency,
+            concurrency=options.questions_in_flight(),
             resume=options.resume,
             progress=options.progress,
         )

@@ -26,6 +26,7 @@ from nanosearch.errors import NanosearchError
 from nanosearch.protocol.hermes import parse_hermes
 
 SERVED_NAME = "local"
+MAX_BATCH = 16  # turns generated as one padded batch
 
 
 class ChatRequest(BaseModel):
@@ -69,7 +70,7 @@ class LocalChatModel:
         tokenizer: Any,
         *,
         max_tokens: int = 1024,
-        max_batch: int = 16,
+        max_batch: int = MAX_BATCH,
         context: int | None = None,
     ) -> None:
         from nanosearch.env.policy import pad_and_end_ids
@@ -87,7 +88,11 @@ class LocalChatModel:
 
     @classmethod
     def load(
-        cls, name_or_path: str, dtype: str = "auto", max_tokens: int = 1024, max_batch: int = 16
+        cls,
+        name_or_path: str,
+        dtype: str = "auto",
+        max_tokens: int = 1024,
+        max_batch: int = MAX_BATCH,
     ) -> LocalChatModel:
         from nanosearch.models import load_model
 
@@ -292,7 +297,7 @@ def create_app(model: LocalChatModel) -> Any:
 
 @contextmanager
 def serve_local_model(
-    name_or_path: str, dtype: str = "auto", max_tokens: int = 1024, max_batch: int = 16
+    name_or_path: str, dtype: str = "auto", max_tokens: int = 1024, max_batch: int = MAX_BATCH
 ) -> Iterator[str]:
     """Load the model, serve it on a free loopback port until the block ends, and yield the
     endpoint's base URL (``.../v1``). Up to ``max_batch`` waiting requests generate together."""
