@@ -4,7 +4,8 @@ Real servers on loopback take malformed HTTP and MCP requests and must answer ea
 (never a 5xx), or over stdio with a JSON-RPC error carrying the id, and still answer correctly
 afterwards; both parsers take 10^5 generated model outputs and adversarial ones of up to 1 MB
 without raising, in linear time; an index build and an evaluation killed at random points lose
-and repeat nothing when re-run. (Training killed during its checkpoint saves is
+and repeat nothing when re-run; a server started for a process ends with it, even when it is
+killed. (Training killed during its checkpoint saves is
 ``test_training_killed_during_checkpoint_saves_loses_and_repeats_no_step`` in ``test_train.py``,
 beside the other tests that run the trainer.)"""
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import random
 import signal
@@ -33,7 +35,7 @@ from nanosearch.protocol import parse_turn
 from nanosearch.protocol.hermes import parse_hermes
 from nanosearch.protocol.turn import MAX_TURN_CHARS
 from nanosearch.search import SearchEngine, load
-from nanosearch.server.process import running_server
+from nanosearch.server.process import free_port, process_ids, running_server
 from tests.malformed import json_values, large_outputs, model_outputs, request_bodies
 
 HTTP_REQUESTS = 500
@@ -414,3 +416,50 @@ def test_an_evaluation_killed_at_random_points_asks_and_grades_each_question_onc
     assert sorted(r["id"] for r in rows) == sorted(f"simpleqa-{i}" for i in range(questions))
     asked = [r["id"] for r in whole_rows(answers)]
     assert len(asked) == len(set(asked)) == questions, "a question was asked twice"
+
+
+SERVER_OF_A_KILLED_PARENT = """
+import sys, time
+from nanosearch.server.process import running_process
+
+port = sys.argv[1]
+command = [sys.executable, "-m", "http.server", port, "--bind", "127.0.0.1"]
+with running_process(command, f"http://127.0.0.1:{port}/", "directory server"):
+    print("serving", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_server_ends_with_the_process_that_started_it_even_when_that_is_killed(
+    tmp_path: Path,
+) -> None:
+    """``kill -9`` runs no cleanup: a test run killed that way used to leave its vLLM server
+    running. The server here is Python's own ``http.server``, a real one on loopback."""
+    port = str(free_port())
+
+    def serving() -> list[int]:
+        return process_ids(
+            lambda arguments: b"http.server" in arguments and port.encode() in arguments
+        )
+
+    parent = subprocess.Popen(
+        [sys.executable, "-c", SERVER_OF_A_KILLED_PARENT, port],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == "serving"
+        assert serving()
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while serving() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not serving()
+    finally:
+        parent.kill()
+        for pid in serving():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -4,7 +4,9 @@ with no one to start it by hand."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +37,29 @@ def process_ids(matching: Callable[[list[bytes]], bool]) -> list[int]:
         if matching(arguments):
             found.append(int(entry.name))
     return found
+
+
+PR_SET_PDEATHSIG = 1  # prctl option, <linux/prctl.h>
+
+
+def ended_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to send the child SIGTERM when the thread that starts it
+    ends, so a parent that is killed (``kill -9`` included: no cleanup of its own runs) leaves
+    no server behind; None where the kernel offers no such request."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def request() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request was made
+            os._exit(1)
+
+    return request
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -76,13 +101,20 @@ def running_process(
     environment: dict[str, str] | None = None,
 ) -> Iterator[None]:
     """Run ``command`` until the block ends, entering it once ``ready_url`` answers 200;
-    ``environment`` is added to this process's.
+    ``environment`` is added to this process's. The command also ends when this process (the
+    thread that entered the block) does, however it ends (:func:`ended_with_parent`).
 
     Its output goes to a temporary file (a pipe nobody drains could block it); if it exits
     at start, the error names its last line of output."""
     env = {**os.environ, **environment} if environment else None
     with tempfile.TemporaryFile("w+") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=ended_with_parent(),
+        )
         try:
             deadline = time.monotonic() + startup_seconds
             while not _answers(ready_url):
