@@ -14,11 +14,17 @@ from nanosearch.env import EnvConfig
 from nanosearch.errors import NanosearchError
 from nanosearch.eval.chat_client import ChatSettings
 from nanosearch.eval.mcp_connection import McpTarget
-from nanosearch.eval.runner import AGENTS, EvalRun, Grader, OfflineGrader, run_eval
+from nanosearch.eval.runner import (
+    AGENTS,
+    ENDPOINT_CONCURRENCY,
+    EvalRun,
+    Grader,
+    OfflineGrader,
+    run_eval,
+)
 from nanosearch.protocol import PROTOCOLS, RESULT_CHARS
 
 THINKING = {"on": True, "off": False, "auto": None}
-ENDPOINT_CONCURRENCY = 4
 
 
 @dataclass
@@ -126,7 +132,8 @@ class EvalOptions:
         if self.result_chars < 64:
             raise NanosearchError("--result-chars must be at least 64")
         for name in ("max_tokens", "max_turns", "context_budget", "concurrency"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
+            value = getattr(self, name)
+            if value is not None and value < 1:
                 raise NanosearchError(f"--{name.replace('_', '-')} must be at least 1")
         if self.retries < 0:
             raise NanosearchError("--retries must be 0 or more")

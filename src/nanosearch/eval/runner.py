@@ -53,6 +53,9 @@ class OfflineGrader:
         return grade_offline(prediction, answer, aliases)
 
 
+ENDPOINT_CONCURRENCY = 4  # questions in flight against an endpoint someone else serves
+
+
 @dataclass
 class EvalRun:
     agent: str
@@ -64,7 +67,7 @@ class EvalRun:
     limits: EnvConfig = field(default_factory=EnvConfig)
     model_label: str = ""
     dataset: dict[str, Any] = field(default_factory=dict)
-    concurrency: int = 4
+    concurrency: int = ENDPOINT_CONCURRENCY
     resume: bool = False
     progress: bool = True
 
