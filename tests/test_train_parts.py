@@ -324,38 +324,31 @@ def test_the_rollout_rejects_a_prompt_it_does_not_know(
         rollout(["q?"], trainer=None)
 
 
-@pytest.fixture
-def scored_batch(
-    tmp_path: Path,
+def score_one_group(
+    directory: Path,
     tokenizer: Any,
-    musique_engine: SearchEngine,
-    musique_records: list[dict],
-    tiny_qwen3_dir: Path,
+    engine: SearchEngine,
+    records: list[dict],
+    model_dir: Path,
+    dapo: dict[str, Any] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """A trainer of the tiny model and one group of two episodes built by TRL's own batch
     building from our rollout: the even episode answers right, the odd one does not."""
     examples = [
-        {"id": r["id"], "question": r["question"], "answer": r["answer"]}
-        for r in musique_records[:2]
+        {"id": r["id"], "question": r["question"], "answer": r["answer"]} for r in records[:2]
     ]
     answers = {e["question"]: e["answer"] for e in examples}
     recipe = load_recipe(
         write_recipe(
-            tmp_path / "recipe",
+            directory / "recipe",
             minimal_recipe(
                 training={"num_generations": 2, "per_device_batch_size": 2},
-                dapo={"dynamic_sampling": False},
+                dapo={"dynamic_sampling": False, **(dapo or {})},
             ),
         )
     )
     trainer = build_trainer(
-        recipe,
-        recipe.stages[0],
-        1,
-        str(tiny_qwen3_dir),
-        tmp_path / "stage",
-        examples,
-        musique_engine,
+        recipe, recipe.stages[0], 1, str(model_dir), directory / "stage", examples, engine
     )
     policy = AnsweringPolicy(tokenizer, answers, right=set(answers))
 
@@ -370,14 +363,20 @@ def scored_batch(
     return trainer, trainer._generate_and_score_completions(rows)  # TRL writes into each row
 
 
-def test_masked_tool_tokens_get_no_gradient(scored_batch: tuple[Any, dict[str, Any]]) -> None:
-    """Through TRL's own batch building and loss: the rollout's env_mask becomes the loss mask,
-    and the logits that predict inserted tokens receive exactly zero gradient."""
-    trainer, batch = scored_batch
-    mask = batch["completion_mask"] * batch["tool_mask"]
-    assert (batch["tool_mask"] == 0).any() and (mask == 1).any()
-    batch["advantages"] = torch.tensor([1.0, -1.0])
+@pytest.fixture
+def scored_batch(
+    tmp_path: Path,
+    tokenizer: Any,
+    musique_engine: SearchEngine,
+    musique_records: list[dict],
+    tiny_qwen3_dir: Path,
+) -> tuple[Any, dict[str, Any]]:
+    return score_one_group(tmp_path, tokenizer, musique_engine, musique_records, tiny_qwen3_dir)
 
+
+def completion_gradient(trainer: Any, batch: dict[str, Any]) -> torch.Tensor:
+    """The gradient reaching each completion position from TRL's loss (its absolute sum over
+    the hidden state that predicts the token there)."""
     # TRL computes log-probabilities from the last hidden states times lm_head's weight (its
     # fused head), so the hidden state at position p, which predicts token p + 1, is where a
     # token's gradient enters: nothing else reads the final norm's output.
@@ -392,9 +391,52 @@ def test_masked_tool_tokens_get_no_gradient(scored_batch: tuple[Any, dict[str, A
     loss.backward()
     handle.remove()
     start = batch["prompt_ids"].shape[1] - 1
-    grad = captured["hidden"].grad[:, start : start + mask.shape[1]].abs().sum(-1)
+    width = batch["completion_ids"].shape[1]
+    return captured["hidden"].grad[:, start : start + width].abs().sum(-1)
+
+
+def test_masked_tool_tokens_get_no_gradient(scored_batch: tuple[Any, dict[str, Any]]) -> None:
+    """Through TRL's own batch building and loss: the rollout's env_mask becomes the loss mask,
+    and the logits that predict inserted tokens receive exactly zero gradient."""
+    trainer, batch = scored_batch
+    mask = batch["completion_mask"] * batch["tool_mask"]
+    assert (batch["tool_mask"] == 0).any() and (mask == 1).any()
+    batch["advantages"] = torch.tensor([1.0, -1.0])
+    grad = completion_gradient(trainer, batch)
     assert torch.all(grad[mask == 0] == 0)
     assert torch.all(grad[mask == 1] > 0)
+
+
+def test_the_entropy_quantile_trains_only_the_model_s_most_uncertain_tokens(
+    tmp_path: Path,
+    tokenizer: Any,
+    musique_engine: SearchEngine,
+    musique_records: list[dict],
+    tiny_qwen3_dir: Path,
+) -> None:
+    """``dapo.top_entropy_quantile`` reaches TRL: a fifth of the model's own tokens (the most
+    uncertain) get gradient, never a token of tool output; ``entropy_coef`` reaches it too."""
+    trainer, batch = score_one_group(
+        tmp_path,
+        tokenizer,
+        musique_engine,
+        musique_records,
+        tiny_qwen3_dir,
+        dapo={"top_entropy_quantile": 0.2, "entropy_coef": 0.01},
+    )
+    assert trainer.args.top_entropy_quantile == 0.2 and trainer.args.entropy_coef == 0.01
+    trainer.entropy_coef = 0.0  # the bonus would reach every token of the model's
+    mask = batch["completion_mask"] * batch["tool_mask"]
+    batch["advantages"] = torch.tensor([1.0, -1.0])
+    grad = completion_gradient(trainer, batch)
+    assert torch.all(grad[mask == 0] == 0)
+    trained = int((grad[mask == 1] > 0).sum())
+    assert 0 < trained <= 0.2 * int(mask.sum()) + 2  # ties at the threshold may add one or two
+
+
+def test_the_policy_loss_options_beyond_dapo_are_off_by_default() -> None:
+    dapo = DapoSection()
+    assert (dapo.top_entropy_quantile, dapo.entropy_coef) == (1.0, 0.0)
 
 
 def model_logprobs(model: Any, batch: dict[str, Any]) -> torch.Tensor:

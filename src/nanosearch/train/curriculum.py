@@ -599,6 +599,8 @@ def build_trainer(
         epsilon_high=dapo.epsilon_high,
         beta=dapo.beta,
         scale_rewards=dapo.scale_rewards,
+        top_entropy_quantile=dapo.top_entropy_quantile,
+        entropy_coef=dapo.entropy_coef,
         mask_truncated_completions=dapo.mask_truncated_completions,
         max_completion_length=generation.turn_tokens or stage.context_tokens,
         temperature=generation.temperature,

@@ -202,6 +202,11 @@ class DapoSection(Section):
 
     Dynamic sampling drops groups whose ``filter_signal`` is equal across the group: DAPO's
     accuracy (``correctness``, the default) or the shaped ``total``.
+
+    Two of TRL's policy-loss options beyond DAPO, off by default: ``top_entropy_quantile``
+    keeps in the loss only that share of the model's tokens with the highest entropy (ρ of
+    *Beyond the 80/20 Rule*, which recommends 0.2; tool output is never among them), and
+    ``entropy_coef`` adds an entropy bonus to the loss.
     """
 
     loss_type: Literal["dapo", "grpo", "bnpo", "dr_grpo"] = "dapo"
@@ -213,6 +218,8 @@ class DapoSection(Section):
     max_sampling_rounds: int = Field(default=3, ge=1)
     mask_truncated_completions: bool = True
     scale_rewards: Literal["group", "batch", "none"] = "group"
+    top_entropy_quantile: float = Field(default=1.0, ge=0, le=1)
+    entropy_coef: float = Field(default=0.0, ge=0)
 
     @model_validator(mode="before")
     @classmethod
