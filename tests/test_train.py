@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,16 @@ def test_training_killed_during_checkpoint_saves_loses_and_repeats_no_step(
     assert json.loads((stage / "final" / COMPLETE_MARK).read_text())["step"] == 4
     steps = [r["step"] for r in read_metrics(stage / METRICS_FILE) if "loss" in r]
     assert steps == [1, 2, 3, 4]
+    assert_one_batch_per_logged_step(stage)
+
+
+def assert_one_batch_per_logged_step(stage: Path) -> None:
+    """A resumed stage drops the rollouts of the steps it plays again: each step that
+    generated a batch has the kept episodes of one batch in ``rollouts.jsonl``."""
+    lines = [json.loads(line) for line in (stage / "rollouts.jsonl").open()]
+    kept = Counter(line["step"] for line in lines if line["kept"])
+    assert kept and set(kept.values()) == {4}, kept  # per_device_batch_size of tiny-cpu
+    assert min(kept) == 1
 
 
 def test_kill_and_resume_reaches_the_same_final_step(tmp_path: Path) -> None:
@@ -237,6 +248,7 @@ def test_kill_and_resume_reaches_the_same_final_step(tmp_path: Path) -> None:
     assert final_step == 3
     steps = [r["step"] for r in read_metrics(out / "stage-1" / METRICS_FILE) if "loss" in r]
     assert steps == [1, 2, 3]
+    assert_one_batch_per_logged_step(out / "stage-1")
     marks = [
         json.loads((out / f"stage-{n}" / "final" / COMPLETE_MARK).read_text()) for n in (1, 2, 3)
     ]

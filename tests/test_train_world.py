@@ -15,6 +15,7 @@ import yaml
 from nanosearch.errors import NanosearchError
 from nanosearch.train.curriculum import stage_pool, train_recipe
 from nanosearch.train.heldout import read_heldout
+from nanosearch.train.metrics import read_metrics, training_records
 from nanosearch.train.recipe import load_recipe
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "world-cpu" / "recipe.yaml"
@@ -102,6 +103,43 @@ def test_the_base_and_the_exported_model_are_served_with_the_episode_template(
     assert not renders_like_training(stock)
     for directory in ("base-model", "model"):
         assert renders_like_training(AutoTokenizer.from_pretrained(out / directory)), directory
+
+
+@pytest.mark.slow
+def test_every_episode_a_stage_played_is_logged_with_its_rewards(
+    world_run: dict[str, Any],
+) -> None:
+    """``stage-N/rollouts.jsonl``: each generation batch's kept episodes are the batch TRL
+    trained on (their mean total is the logged reward of that step), the groups dynamic
+    sampling dropped are there too, marked, and every line is a training question's episode."""
+    out = world_run["out"]
+    train = {json.loads(line)["id"] for line in (out / "data" / "train.jsonl").open()}
+    for number in (1, 2, 3):
+        stage = out / f"stage-{number}"
+        lines = [json.loads(line) for line in (stage / "rollouts.jsonl").open()]
+        records = training_records(read_metrics(stage / "metrics.jsonl"))
+        rewards = {r["step"]: r["reward"] for r in records}
+        assert sorted({line["step"] for line in lines}) == sorted(rewards)
+        for step, logged in rewards.items():
+            kept = [line for line in lines if line["step"] == step and line["kept"]]
+            assert len(kept) == 8  # per_device_batch_size × updates_per_generation
+            assert sum(line["reward"] for line in kept) / len(kept) == pytest.approx(logged)
+            dropped = {
+                (line["round"], line["group"]): line
+                for line in lines
+                if line["step"] == step and not line["kept"]
+            }
+            for where in dropped:
+                group = [
+                    line["rewards"]["correctness"]
+                    for line in lines
+                    if line["step"] == step and (line["round"], line["group"]) == where
+                ]
+                assert len(set(group)) == 1, "a group with signal was dropped"
+        assert {line["id"] for line in lines} <= train
+        line = lines[0]
+        assert line["gold"] and line["hops"] in (1, 2, 3) and line["relations"]
+        assert line["model_turns"] and "prompt_ids" not in line
 
 
 def test_support_recall_counts_the_supporting_passages_a_result_showed() -> None:

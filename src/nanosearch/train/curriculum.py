@@ -9,7 +9,8 @@ A run directory holds::
     index/                   the search index (unless the recipe names one)
     base-model/              the tiny model built from a config, or the world's format-only base
     stage-1/                 checkpoint-N/ (weights, optimizer, step), metrics.jsonl,
-      final/                 tensorboard/, and the stage's final weights (+ .complete)
+      final/                 rollouts.jsonl (every episode played), tensorboard/, and the
+                             stage's final weights (+ .complete)
     base-eval.json           held-out metrics of the starting weights (recipes with evaluation)
     rewards.png              reward curves of every stage
     learning.png, summary.json   held-out exact match by step; base, stages and final metrics
@@ -42,9 +43,9 @@ from nanosearch.train.metrics import (
     METRICS_FILE,
     PLOT_FILE,
     MetricsFile,
+    drop_steps_after,
     plot_rewards,
     reward_span,
-    truncate_metrics,
 )
 from nanosearch.train.progress import StageProgress
 from nanosearch.train.recipe import BUNDLED, Recipe, StageSection, load_recipe
@@ -55,6 +56,7 @@ from nanosearch.train.rollout import (
     vllm_backend,
     vllm_generation_kwargs,
 )
+from nanosearch.train.rollout_log import ROLLOUTS_GLOB, RolloutLog, rollouts_file
 from nanosearch.train.stage_process import launch_stage
 from nanosearch.train.trainer_rewards import trainer_rewards
 
@@ -496,16 +498,18 @@ def run_stage(
         for partial in broken:
             logger.warning("removing %s: a kill interrupted its writing", partial)
             shutil.rmtree(partial)
-    metrics = directory / METRICS_FILE
+    logs = [directory / METRICS_FILE, *directory.glob(ROLLOUTS_GLOB)]
     if checkpoint is None and state.is_main_process:
         for leftover in directory.glob("checkpoint-*"):
             shutil.rmtree(leftover)
-        metrics.unlink(missing_ok=True)
+        for log in logs:
+            log.unlink(missing_ok=True)
         shutil.rmtree(directory / "tensorboard", ignore_errors=True)
     elif checkpoint is not None:
         step = checkpoint_step(checkpoint)
         if state.is_main_process:
-            truncate_metrics(metrics, step)
+            for log in logs:
+                drop_steps_after(log, step)
         logger.warning(
             "stage %d (%s): resuming from %s at step %d", number, stage.name, checkpoint, step
         )
@@ -577,6 +581,9 @@ def build_trainer(
             recipe.correctness.mode, recipe.correctness.max_answer_words
         ),
         overlong=recipe.overlong.window(stage),
+        log=RolloutLog(rollouts_file(directory, process_state().process_index))
+        if training.log_rollouts
+        else None,
     )
     config = GRPOConfig(
         output_dir=str(directory),

@@ -56,8 +56,9 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def truncate_metrics(path: Path, last_step: int) -> None:
-    """Drop lines logged after ``last_step`` (a resumed run logs those steps again)."""
+def drop_steps_after(path: Path, last_step: int) -> None:
+    """Drop the lines of a JSONL log whose ``step`` is after ``last_step`` (a resumed run logs
+    those steps again): ``metrics.jsonl`` and ``rollouts.jsonl``."""
     write_jsonl(path, [r for r in read_metrics(path) if r.get("step", 0) <= last_step])
 
 

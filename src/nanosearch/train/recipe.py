@@ -295,7 +295,8 @@ class TrainingSection(Section):
     mini-batches per rollout): the policy moves within the batch, the rollout's log-probs are
     kept as the old policy's, and the clipped ratio binds. ``num_iterations`` (GRPO's μ)
     passes over each generation batch that many times. ``stages[].steps`` counts optimizer
-    steps."""
+    steps. ``log_rollouts`` writes every episode played to the stage's ``rollouts.jsonl``
+    (text, not token ids: about half a kilobyte an episode)."""
 
     num_generations: int = Field(default=8, ge=2)
     per_device_batch_size: int = Field(default=8, ge=1)
@@ -311,6 +312,7 @@ class TrainingSection(Section):
     save_steps: int = Field(default=1, ge=1)
     save_total_limit: int | None = Field(default=2, ge=1)
     logging_steps: int = Field(default=1, ge=1)
+    log_rollouts: bool = True
     seed: int = 0
     deepspeed: str | None = None
 

@@ -36,6 +36,7 @@ from nanosearch.train.recipe import (
     OverlongSection,
     StageSection,
 )
+from nanosearch.train.rollout_log import RolloutLog
 from nanosearch.train.sampling import cycle_examples, fill_batch
 
 TOTAL_FIELD = "episode_reward"
@@ -80,11 +81,13 @@ class StageRollout:
         seed: int = 0,
         correctness_reward: RewardFunction = correctness,
         overlong: tuple[int, int] | None = None,
+        log: RolloutLog | None = None,
     ) -> None:
         """``rewards`` scores the stage's episodes, with ``correctness_reward`` as correctness
         and ``overlong`` as the (max, buffer) window of ``overlong_penalty`` (by default the
         stage's context); ``seed`` orders the refills of dynamic sampling: give each process
-        its own."""
+        its own. ``log`` gets every episode played, kept or dropped."""
+        self.log = log
         self.by_question: dict[str, dict[str, Any]] = {}
         for example in examples:
             self.by_question.setdefault(example["question"], example)
@@ -130,9 +133,11 @@ class StageRollout:
                 f"the rollout got {len(prompts)} prompts, not a multiple of num_generations {size}"
             )
         first = [PlayedGroup(self.example_for(p)) for p in prompts[::size]]
+        rounds: list[list[PlayedGroup]] = []
         with self.backend(trainer) as policy:
 
             def play(groups: list[PlayedGroup]) -> list[list[float]]:
+                rounds.append(groups)
                 return self.play(policy, groups)
 
             def refill(count: int) -> list[PlayedGroup]:
@@ -147,6 +152,8 @@ class StageRollout:
                 enabled=self.dapo.dynamic_sampling,
                 keep_going=lambda needed: any_process(trainer, needed),
             )
+        if self.log is not None:
+            self.log.write(trainer.state.global_step + 1, rounds, groups)
         return self.output(groups, stats.as_metrics())
 
     def play(self, policy: Policy, groups: list[PlayedGroup]) -> list[list[float]]:
