@@ -296,7 +296,8 @@ class TrainingSection(Section):
     kept as the old policy's, and the clipped ratio binds. ``num_iterations`` (GRPO's μ)
     passes over each generation batch that many times. ``stages[].steps`` counts optimizer
     steps. ``log_rollouts`` writes every episode played to the stage's ``rollouts.jsonl``
-    (text, not token ids: about half a kilobyte an episode)."""
+    (text, not token ids: about half a kilobyte an episode of the world recipes, more with long
+    turns)."""
 
     num_generations: int = Field(default=8, ge=2)
     per_device_batch_size: int = Field(default=8, ge=1)
