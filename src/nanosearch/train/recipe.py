@@ -296,7 +296,7 @@ class TrainingSection(Section):
     kept as the old policy's, and the clipped ratio binds. ``num_iterations`` (GRPO's μ)
     passes over each generation batch that many times. ``stages[].steps`` counts optimizer
     steps. ``log_rollouts`` writes every episode played to the stage's ``rollouts.jsonl``
-    (text, not token ids: about half a kilobyte an episode of the world recipes, more with long
+    (text, not token ids: about 700 bytes an episode of the world demo, more with long
     turns)."""
 
     num_generations: int = Field(default=8, ge=2)
