@@ -125,7 +125,7 @@ def test_every_episode_a_stage_played_is_logged_with_its_rewards(
             assert len(kept) == 8  # per_device_batch_size × updates_per_generation
             assert sum(line["reward"] for line in kept) / len(kept) == pytest.approx(logged)
             dropped = {
-                (line["round"], line["group"]): line
+                (line["round"], line["group"])
                 for line in lines
                 if line["step"] == step and not line["kept"]
             }

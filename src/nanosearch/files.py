@@ -37,6 +37,14 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
+def append_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Append ``rows`` to a JSONL log and close it: a kill loses at most the line being
+    written, which readers of these logs skip."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as sink:
+        sink.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
 def replace_directory(staging: Path, out: Path) -> None:
     """Put the complete directory ``staging`` at ``out``. An old ``out`` is renamed aside and
     deleted only once the new one is in place, so a kill at any point leaves a whole directory

@@ -10,7 +10,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from nanosearch.files import write_jsonl
+from nanosearch.files import append_jsonl, write_jsonl
 
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "rewards.png"
@@ -32,9 +32,7 @@ class MetricsFile(TrainerCallback):
 
 def append_metrics(path: Path, stage: str, step: int, values: dict[str, Any]) -> None:
     """One line of ``metrics.jsonl`` (non-finite numbers as null), appended and closed."""
-    record = {"stage": stage, "step": step, **_finite(values)}
-    with path.open("a") as sink:
-        sink.write(json.dumps(record) + "\n")
+    append_jsonl(path, [{"stage": stage, "step": step, **_finite(values)}])
 
 
 def _finite(logs: dict[str, Any]) -> dict[str, Any]:

@@ -12,24 +12,21 @@ keeps every batch it finished; a resumed stage drops the lines of the steps it p
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from nanosearch.files import append_jsonl
 from nanosearch.protocol import Episode
 from nanosearch.rewards import Score
 from nanosearch.rewards.answers import gold_answers
 
+if TYPE_CHECKING:
+    from nanosearch.train.rollout import PlayedGroup
+
 ROLLOUTS_FILE = "rollouts.jsonl"
 ROLLOUTS_GLOB = "rollouts*.jsonl"
 QUESTION_FIELDS = ("hops", "relations")
-
-
-class PlayedGroupLike(Protocol):
-    example: dict[str, Any]
-    episodes: list[Episode]
-    scores: list[Score]
 
 
 def rollouts_file(directory: Path, process_index: int) -> Path:
@@ -70,8 +67,8 @@ class RolloutLog:
     def write(
         self,
         step: int,
-        rounds: Sequence[Sequence[PlayedGroupLike]],
-        kept: Sequence[PlayedGroupLike],
+        rounds: Sequence[Sequence[PlayedGroup]],
+        kept: Sequence[PlayedGroup],
     ) -> None:
         """``rounds``: the groups each sampling round played; ``kept``: those in the batch."""
         chosen = {id(group) for group in kept}
@@ -89,6 +86,4 @@ class RolloutLog:
             for position, group in enumerate(groups)
             for episode, score in zip(group.episodes, group.scores, strict=True)
         ]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as sink:
-            sink.writelines(json.dumps(line) + "\n" for line in lines)
+        append_jsonl(self.path, lines)
