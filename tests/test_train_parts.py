@@ -25,8 +25,16 @@ from nanosearch.rewards import stage_from_config
 from nanosearch.search import SearchEngine
 from nanosearch.tools import EngineTools
 from nanosearch.train import load_recipe
-from nanosearch.train.curriculum import build_trainer, refill_seed
-from nanosearch.train.recipe import DapoSection, OverlongSection, StageSection, WorldBase
+from nanosearch.train.curriculum import build_trainer, grpo_arguments, refill_seed
+from nanosearch.train.recipe import (
+    TRL_DEFAULTS,
+    TRL_FIELDS_FROM_RECIPE,
+    DapoSection,
+    OverlongSection,
+    StageSection,
+    WorldBase,
+    grpo_config_fields,
+)
 from nanosearch.train.rollout import (
     COMPONENT_PREFIX,
     METRICS_FIELD,
@@ -163,6 +171,14 @@ def test_the_4b_recipe_has_the_reports_stages() -> None:
             "start_from 'nothing' is neither a shipped base (lexicon-8-worlds)",
         ),
         ({"export": {"yarn_factor": 1}}, "export.yarn_factor"),
+        ({"trl": {"loss_type": "grpo"}}, "trl.loss_type: nanosearch sets it from dapo.loss_type"),
+        ({"trl": {"max_steps": 3}}, "trl.max_steps: nanosearch sets it from each stage's steps"),
+        (
+            {"trl": {"importance_sampling_levl": "sequence"}},
+            "trl.importance_sampling_levl: not a field of GRPOConfig in TRL 1.16.0 "
+            "(did you mean 'importance_sampling_level'?)",
+        ),
+        ({"trl": ["delta"]}, "trl: Input should be a valid dictionary"),
     ],
 )
 def test_a_bad_recipe_fails_naming_the_key(
@@ -432,6 +448,44 @@ def test_the_entropy_quantile_trains_only_the_model_s_most_uncertain_tokens(
     assert torch.all(grad[mask == 0] == 0)
     trained = int((grad[mask == 1] > 0).sum())
     assert 0 < trained <= 0.2 * int(mask.sum()) + 2  # ties at the threshold may add one or two
+
+
+def test_a_recipe_s_trl_section_reaches_grpo_config(
+    tmp_path: Path, musique_engine: SearchEngine, tiny_qwen3_dir: Path
+) -> None:
+    """Any GRPOConfig field the recipe does not set itself passes through (GSPO's sequence-level
+    ratios, two-sided clipping, a scheduler); a value TRL refuses is named with the section."""
+    trl = {"importance_sampling_level": "sequence", "delta": 3.0, "lr_scheduler_type": "cosine"}
+    recipe = load_recipe(write_recipe(tmp_path / "r", minimal_recipe(trl=trl)))
+    examples = [{"id": "1", "question": "q?", "answer": "Paris"}]
+    trainer = build_trainer(
+        recipe, recipe.stages[0], 1, str(tiny_qwen3_dir), tmp_path / "s", examples, musique_engine
+    )
+    args = trainer.args
+    assert (args.importance_sampling_level, args.delta) == ("sequence", 3.0)
+    assert args.lr_scheduler_type == "cosine" and args.loss_type == recipe.dapo.loss_type
+    assert trainer.importance_sampling_level == "sequence"
+    refused = load_recipe(
+        write_recipe(tmp_path / "bad", minimal_recipe(trl={"auto_find_batch_size": True}))
+    )
+    with pytest.raises(NanosearchError, match="refused the recipe's trl section"):
+        build_trainer(
+            refused,
+            refused.stages[0],
+            1,
+            str(tiny_qwen3_dir),
+            tmp_path / "b",
+            examples,
+            musique_engine,
+        )
+
+
+def test_the_recipe_owns_exactly_the_grpo_config_fields_it_sets(tmp_path: Path) -> None:
+    recipe = load_recipe(write_recipe(tmp_path / "r", minimal_recipe()))
+    arguments = grpo_arguments(recipe, recipe.stages[0], 1, tmp_path, [1.0])
+    assert set(arguments) == set(TRL_FIELDS_FROM_RECIPE)
+    assert set(arguments) | set(TRL_DEFAULTS) <= grpo_config_fields()
+    assert not set(arguments) & set(TRL_DEFAULTS)
 
 
 def test_the_policy_loss_options_beyond_dapo_are_off_by_default() -> None:

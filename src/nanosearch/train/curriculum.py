@@ -48,7 +48,7 @@ from nanosearch.train.metrics import (
     reward_span,
 )
 from nanosearch.train.progress import StageProgress
-from nanosearch.train.recipe import BUNDLED, Recipe, StageSection, load_recipe
+from nanosearch.train.recipe import BUNDLED, TRL_DEFAULTS, Recipe, StageSection, load_recipe
 from nanosearch.train.rollout import (
     StageRollout,
     component_names,
@@ -585,52 +585,15 @@ def build_trainer(
         if training.log_rollouts
         else None,
     )
-    config = GRPOConfig(
-        output_dir=str(directory),
-        max_steps=stage.steps,
-        per_device_train_batch_size=training.per_device_batch_size,
-        gradient_accumulation_steps=training.gradient_accumulation_steps,
-        steps_per_generation=training.gradient_accumulation_steps * training.updates_per_generation,
-        num_iterations=training.num_iterations,
-        num_generations=training.num_generations,
-        learning_rate=stage.learning_rate or training.learning_rate,
-        weight_decay=training.weight_decay,
-        warmup_steps=training.warmup_steps,
-        max_grad_norm=training.max_grad_norm,
-        lr_scheduler_type="constant_with_warmup",
-        bf16=training.bf16,
-        activation_checkpointing=training.gradient_checkpointing,
-        deepspeed=recipe.resolve(training.deepspeed) if training.deepspeed else None,
-        loss_type=dapo.loss_type,
-        epsilon=dapo.epsilon,
-        epsilon_high=dapo.epsilon_high,
-        beta=dapo.beta,
-        scale_rewards=dapo.scale_rewards,
-        top_entropy_quantile=dapo.top_entropy_quantile,
-        entropy_coef=dapo.entropy_coef,
-        mask_truncated_completions=dapo.mask_truncated_completions,
-        max_completion_length=generation.turn_tokens or stage.context_tokens,
-        temperature=generation.temperature,
-        top_p=generation.top_p,
-        top_k=generation.top_k,
-        chat_template_kwargs={"enable_thinking": generation.thinking},
-        use_vllm=generation.use_vllm,
-        vllm_mode=generation.vllm_mode,
-        vllm_gpu_memory_utilization=generation.vllm_gpu_memory_utilization,
-        vllm_max_model_length=stage.context_tokens,
-        vllm_importance_sampling_correction=generation.use_vllm,
-        generation_kwargs=vllm_generation_kwargs() if generation.use_vllm else None,
-        reward_weights=reward_weights,
-        save_strategy="steps",
-        save_steps=training.save_steps,
-        save_total_limit=training.save_total_limit,
-        logging_steps=training.logging_steps,
-        report_to="none",
-        seed=training.seed + number,
-        use_cpu=not _has_accelerator(),
-        remove_unused_columns=False,
-        log_completions=False,
-    )
+    arguments = grpo_arguments(recipe, stage, number, directory, reward_weights)
+    try:
+        config = GRPOConfig(**{**TRL_DEFAULTS, **recipe.trl, **arguments})
+    except (TypeError, ValueError) as error:
+        if not recipe.trl:
+            raise
+        raise NanosearchError(
+            f"TRL's GRPOConfig refused the recipe's trl section {recipe.trl}: {error}"
+        ) from error
     dataset = Dataset.from_list([{"prompt": e["question"], "id": e["id"]} for e in train])
     writer = SummaryWriter(log_dir=str(directory / "tensorboard"))
     callbacks: list[Any] = [
@@ -668,6 +631,62 @@ def build_trainer(
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(StageProgress(f"stage {number} {stage.name}", heldout, echo))
     return trainer
+
+
+def grpo_arguments(
+    recipe: Recipe,
+    stage: StageSection,
+    number: int,
+    directory: Path,
+    reward_weights: list[float],
+) -> dict[str, Any]:
+    """The ``GRPOConfig`` fields a stage takes from its recipe (one per key of
+    :data:`TRL_FIELDS_FROM_RECIPE`); a recipe's ``trl`` section gives any other."""
+    generation, training, dapo = recipe.generation, recipe.training, recipe.dapo
+    return dict(
+        output_dir=str(directory),
+        max_steps=stage.steps,
+        per_device_train_batch_size=training.per_device_batch_size,
+        gradient_accumulation_steps=training.gradient_accumulation_steps,
+        steps_per_generation=training.gradient_accumulation_steps * training.updates_per_generation,
+        generation_batch_size=None,
+        num_iterations=training.num_iterations,
+        num_generations=training.num_generations,
+        learning_rate=stage.learning_rate or training.learning_rate,
+        weight_decay=training.weight_decay,
+        warmup_steps=training.warmup_steps,
+        max_grad_norm=training.max_grad_norm,
+        bf16=training.bf16,
+        activation_checkpointing=training.gradient_checkpointing,
+        deepspeed=recipe.resolve(training.deepspeed) if training.deepspeed else None,
+        save_strategy="steps",
+        save_steps=training.save_steps,
+        save_total_limit=training.save_total_limit,
+        logging_steps=training.logging_steps,
+        seed=training.seed + number,
+        loss_type=dapo.loss_type,
+        epsilon=dapo.epsilon,
+        epsilon_high=dapo.epsilon_high,
+        beta=dapo.beta,
+        scale_rewards=dapo.scale_rewards,
+        top_entropy_quantile=dapo.top_entropy_quantile,
+        entropy_coef=dapo.entropy_coef,
+        mask_truncated_completions=dapo.mask_truncated_completions,
+        reward_weights=reward_weights,
+        max_completion_length=generation.turn_tokens or stage.context_tokens,
+        temperature=generation.temperature,
+        top_p=generation.top_p,
+        top_k=generation.top_k,
+        chat_template_kwargs={"enable_thinking": generation.thinking},
+        use_vllm=generation.use_vllm,
+        vllm_mode=generation.vllm_mode,
+        vllm_gpu_memory_utilization=generation.vllm_gpu_memory_utilization,
+        vllm_max_model_length=stage.context_tokens,
+        vllm_importance_sampling_correction=generation.use_vllm,
+        generation_kwargs=vllm_generation_kwargs() if generation.use_vllm else None,
+        use_cpu=not _has_accelerator(),
+        remove_unused_columns=False,
+    )
 
 
 def refill_seed(seed: int, stage: int, process: int) -> int:

@@ -6,6 +6,8 @@ silently ignored. Paths in a recipe are relative to the recipe's directory.
 
 from __future__ import annotations
 
+import difflib
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal
 
@@ -369,11 +371,79 @@ class StageSection(Section):
         return self
 
 
+# The GRPOConfig fields ``build_trainer`` sets from the recipe, and where each one comes from.
+# A recipe's ``trl`` section may set any other field of TRL's GRPOConfig, but none of these.
+TRL_FIELDS_FROM_RECIPE: dict[str, str] = {
+    "output_dir": "the stage's directory under nanosearch train --out",
+    "max_steps": "each stage's steps",
+    "per_device_train_batch_size": "training.per_device_batch_size",
+    "gradient_accumulation_steps": "training.gradient_accumulation_steps",
+    "steps_per_generation": "training.updates_per_generation",
+    "generation_batch_size": "training.updates_per_generation",
+    "num_iterations": "training.num_iterations",
+    "num_generations": "training.num_generations",
+    "learning_rate": "training.learning_rate or a stage's learning_rate",
+    "weight_decay": "training.weight_decay",
+    "warmup_steps": "training.warmup_steps",
+    "max_grad_norm": "training.max_grad_norm",
+    "bf16": "training.bf16",
+    "activation_checkpointing": "training.gradient_checkpointing",
+    "deepspeed": "training.deepspeed",
+    "save_strategy": "training.save_steps (resuming needs step checkpoints)",
+    "save_steps": "training.save_steps",
+    "save_total_limit": "training.save_total_limit",
+    "logging_steps": "training.logging_steps",
+    "seed": "training.seed",
+    "loss_type": "dapo.loss_type",
+    "epsilon": "dapo.epsilon",
+    "epsilon_high": "dapo.epsilon_high",
+    "beta": "dapo.beta",
+    "scale_rewards": "dapo.scale_rewards",
+    "top_entropy_quantile": "dapo.top_entropy_quantile",
+    "entropy_coef": "dapo.entropy_coef",
+    "mask_truncated_completions": "dapo.mask_truncated_completions",
+    "reward_weights": "each stage's rewards",
+    "max_completion_length": "generation.turn_tokens or a stage's context_tokens",
+    "temperature": "generation.temperature",
+    "top_p": "generation.top_p",
+    "top_k": "generation.top_k",
+    "chat_template_kwargs": "generation.thinking",
+    "use_vllm": "generation.use_vllm",
+    "vllm_mode": "generation.vllm_mode",
+    "vllm_gpu_memory_utilization": "generation.vllm_gpu_memory_utilization",
+    "vllm_max_model_length": "each stage's context_tokens",
+    "vllm_importance_sampling_correction": "generation.use_vllm (on with vLLM)",
+    "generation_kwargs": "generation (the turn's stop strings)",
+    "use_cpu": "the machine (no accelerator: the CPU)",
+    "remove_unused_columns": "the rollout (it reads each question's id)",
+}
+# What nanosearch gives the GRPOConfig fields below unless a recipe's ``trl`` section sets them.
+TRL_DEFAULTS: dict[str, Any] = {
+    "lr_scheduler_type": "constant_with_warmup",
+    "report_to": "none",  # metrics.jsonl and TensorBoard are always written
+    "log_completions": False,
+}
+
+
+def grpo_config_fields() -> set[str]:
+    """The fields of the installed TRL's ``GRPOConfig``."""
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    return {field.name for field in dataclasses.fields(GRPOConfig) if field.init}
+
+
 class Recipe(Section):
     """``protocol`` is how the model calls the tools and reads their results: ``xml`` (the
     report's ``<tool>`` calls and ``<result>`` turns, the tools listed in the system prompt) or
     ``hermes`` (Qwen's ``<tool_call>`` blocks, the tools given to the chat template, results
-    as ``tool`` messages), in training, held-out evaluation and the native runtime alike."""
+    as ``tool`` messages), in training, held-out evaluation and the native runtime alike.
+
+    ``trl`` passes any other field of TRL's ``GRPOConfig`` through as it is (GSPO's
+    ``importance_sampling_level: sequence``, ``delta``, ``report_to: wandb``,
+    ``vllm_server_base_url``, ...): a name TRL does not have, or one the recipe's own sections
+    set (:data:`TRL_FIELDS_FROM_RECIPE`), is an error."""
 
     model: ModelSection
     protocol: ProtocolName = "xml"
@@ -387,6 +457,7 @@ class Recipe(Section):
     generation: GenerationSection = GenerationSection()
     training: TrainingSection = TrainingSection()
     export: ExportSection = ExportSection()
+    trl: dict[str, Any] = Field(default_factory=dict)
     stages: list[StageSection] = Field(min_length=1)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -419,6 +490,26 @@ class Recipe(Section):
         names = [stage.name for stage in self.stages]
         if len(set(names)) != len(names):
             raise ValueError(f"stage names must be unique, got {names}")
+        return self
+
+    @model_validator(mode="after")
+    def trl_fields_are_grpo_config_s(self) -> Recipe:
+        if not self.trl:
+            return self
+        for name in sorted(self.trl):
+            if name in TRL_FIELDS_FROM_RECIPE:
+                raise ValueError(
+                    f"trl.{name}: nanosearch sets it from {TRL_FIELDS_FROM_RECIPE[name]}; "
+                    "set it there"
+                )
+        known = grpo_config_fields()
+        for name in sorted(self.trl):
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"trl.{name}: not a field of GRPOConfig in TRL {version('trl')}{hint}"
+                )
         return self
 
     @model_validator(mode="after")
