@@ -27,9 +27,13 @@ TINY = Path(__file__).resolve().parent.parent / "recipes" / "tiny-cpu" / "recipe
 pytestmark = pytest.mark.timeout(1200)
 
 
-def short_recipe(directory: Path, steps: list[int]) -> Path:
-    """The shipped tiny recipe with fewer steps per stage."""
+def short_recipe(
+    directory: Path, steps: list[int], evaluation: dict[str, Any] | None = None
+) -> Path:
+    """The shipped tiny recipe with fewer steps per stage (and a held-out evaluation)."""
     recipe = yaml.safe_load(TINY.read_text())
+    if evaluation is not None:
+        recipe["evaluation"] = evaluation
     for stage, count in zip(recipe["stages"], steps, strict=True):
         stage["steps"] = count
     directory.mkdir(parents=True, exist_ok=True)
@@ -176,10 +180,12 @@ def test_training_killed_during_checkpoint_saves_loses_and_repeats_no_step(
 ) -> None:
     """SIGKILL at a random moment of a checkpoint's save (0 to 250 ms after its directory
     appears; the tiny model's save takes about that long), twice, each followed by --resume:
-    the run ends with every step logged once and the stage's last step reached."""
+    the run ends with every step logged once (its metrics, rollouts and held-out episodes) and
+    the stage's last step reached."""
     import random
 
-    recipe = short_recipe(tmp_path / "recipe", [4, 1, 1])
+    evaluation = {"every_steps": 1, "dev_questions": 2, "max_turns": 2}
+    recipe = short_recipe(tmp_path / "recipe", [4, 1, 1], evaluation)
     out = tmp_path / "run"
     command = [sys.executable, "-m", "nanosearch.cli", "train", "--recipe", str(recipe)]
     command += ["--out", str(out)]
@@ -205,6 +211,10 @@ def test_training_killed_during_checkpoint_saves_loses_and_repeats_no_step(
     steps = [r["step"] for r in read_metrics(stage / METRICS_FILE) if "loss" in r]
     assert steps == [1, 2, 3, 4]
     assert_one_batch_per_logged_step(stage)
+    evaluated = Counter(
+        json.loads(line)["step"] for line in (stage / "heldout-episodes.jsonl").open()
+    )
+    assert evaluated == {1: 2, 2: 2, 3: 2, 4: 2}
 
 
 def assert_one_batch_per_logged_step(stage: Path) -> None:

@@ -69,6 +69,25 @@ def test_held_out_metrics_are_logged_during_and_at_the_end_of_each_stage(
 
 
 @pytest.mark.slow
+def test_each_held_out_evaluation_keeps_its_episodes(world_run: dict[str, Any]) -> None:
+    """``stage-N/heldout-episodes.jsonl``: every dev question of every evaluation, with the
+    step, the answer and its exact match, whose mean is the evaluation's logged one."""
+    out = world_run["out"]
+    dev = [json.loads(line) for line in (out / "data" / "dev.jsonl").open()][:16]
+    for number in (1, 2, 3):
+        stage = out / f"stage-{number}"
+        lines = [json.loads(line) for line in (stage / "heldout-episodes.jsonl").open()]
+        for record in read_heldout(stage / "metrics.jsonl"):
+            episodes = [line for line in lines if line["step"] == record["step"]]
+            assert [e["id"] for e in episodes] == [x["id"] for x in dev]
+            mean = sum(e["exact_match"] for e in episodes) / len(episodes)
+            assert mean == pytest.approx(record["heldout/exact_match"])
+            support = sum(e["support_found"] for e in episodes) / len(episodes)
+            assert support == pytest.approx(record["heldout/support_recall"])
+            assert all(e["hops"] in (1, 2, 3) and e["model_turns"] for e in episodes)
+
+
+@pytest.mark.slow
 def test_a_world_run_exports_its_weights_without_yarn(world_run: dict[str, Any]) -> None:
     """The world recipes set ``export.yarn_factor: null``: ``model/`` holds the last stage's
     weights with their trained rope settings, which the demo's harness evaluates."""

@@ -9,8 +9,9 @@ A run directory holds::
     index/                   the search index (unless the recipe names one)
     base-model/              the tiny model built from a config, or the world's format-only base
     stage-1/                 checkpoint-N/ (weights, optimizer, step), metrics.jsonl,
-      final/                 rollouts.jsonl (every episode played), tensorboard/, and the
-                             stage's final weights (+ .complete)
+      final/                 rollouts.jsonl (every episode played), heldout-episodes.jsonl
+                             (every held-out episode), tensorboard/, and the stage's final
+                             weights (+ .complete)
     base-eval.json           held-out metrics of the starting weights (recipes with evaluation)
     rewards.png              reward curves of every stage
     learning.png, summary.json   held-out exact match by step; base, stages and final metrics
@@ -38,7 +39,7 @@ from nanosearch.errors import NanosearchError
 from nanosearch.files import directory_lock, write_json
 from nanosearch.rewards import correctness_function
 from nanosearch.train.export import SERVING_NOTE, export_model, keep_episode_template
-from nanosearch.train.heldout import HeldOutCallback
+from nanosearch.train.heldout import HELDOUT_EPISODES, HeldOutCallback
 from nanosearch.train.metrics import (
     METRICS_FILE,
     PLOT_FILE,
@@ -498,7 +499,7 @@ def run_stage(
         for partial in broken:
             logger.warning("removing %s: a kill interrupted its writing", partial)
             shutil.rmtree(partial)
-    logs = [directory / METRICS_FILE, *directory.glob(ROLLOUTS_GLOB)]
+    logs = [directory / METRICS_FILE, directory / HELDOUT_EPISODES, *directory.glob(ROLLOUTS_GLOB)]
     if checkpoint is None and state.is_main_process:
         for leftover in directory.glob("checkpoint-*"):
             shutil.rmtree(leftover)
@@ -613,6 +614,7 @@ def build_trainer(
             metrics_path=directory / METRICS_FILE,
             stage=stage.name,
             writer=writer,
+            episodes_path=directory / HELDOUT_EPISODES,
         )
         callbacks.append(heldout)
     trainer = GRPOTrainer(

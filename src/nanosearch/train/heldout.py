@@ -8,6 +8,10 @@ that were answered, per answered question); ``support_recall`` when the question
 ``supporting_ids``: the share of a question's supporting passages whose id some result showed
 the model (it separates "never found the passage" from "found it and answered wrong"); each
 again by hop count when the questions carry one (``hops_1/exact_match``, ...).
+
+Each evaluation's episodes go to ``heldout-episodes.jsonl`` beside ``metrics.jsonl``, one line
+per dev question with the step, its exact match and support found: what the policy answered
+at each evaluation, not only how often it was right.
 """
 
 from __future__ import annotations
@@ -22,12 +26,15 @@ from typing import Any
 from transformers import TrainerCallback
 
 from nanosearch.env import ChatFormat, EnvConfig, TransformersPolicy, run_episodes
+from nanosearch.files import append_jsonl
 from nanosearch.protocol import Episode
 from nanosearch.rewards.answers import exact_match, gold_answers, token_f1
 from nanosearch.tools import ToolClient, shown_ids
 from nanosearch.train.metrics import append_metrics, read_metrics
+from nanosearch.train.rollout_log import episode_line
 
 PREFIX = "heldout/"
+HELDOUT_EPISODES = "heldout-episodes.jsonl"
 BATCH = 128
 logger = logging.getLogger(__name__)
 
@@ -121,6 +128,7 @@ class HeldOutCallback(TrainerCallback):
         metrics_path: Path,
         stage: str,
         writer: Any = None,
+        episodes_path: Path | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.chat = chat
@@ -131,17 +139,20 @@ class HeldOutCallback(TrainerCallback):
         self.metrics_path = metrics_path
         self.stage = stage
         self.writer = writer
+        self.episodes_path = episodes_path
         self.latest: dict[str, Any] | None = None
         self.done_at: int | None = None
 
     def evaluate(self, model: Any, step: int) -> dict[str, Any]:
         started = time.perf_counter()
-        metrics, _ = evaluate_policy(
+        metrics, episodes = evaluate_policy(
             model, self.tokenizer, self.chat, self.tools, self.examples, self.config
         )
         record = {PREFIX + k: v for k, v in metrics.items()}
         record[PREFIX + "wall_s"] = round(time.perf_counter() - started, 2)
         append_metrics(self.metrics_path, self.stage, step, record)
+        if self.episodes_path is not None:
+            append_jsonl(self.episodes_path, episode_lines(episodes, self.examples, step))
         if self.writer is not None:
             for key, value in record.items():
                 self.writer.add_scalar(key, value, step)
@@ -160,6 +171,20 @@ class HeldOutCallback(TrainerCallback):
     def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **_: Any):
         if state.is_world_process_zero and model is not None and self.done_at != state.global_step:
             self.evaluate(model, state.global_step)
+
+
+def episode_lines(
+    episodes: Sequence[Episode], examples: Sequence[dict[str, Any]], step: int
+) -> list[dict[str, Any]]:
+    """One evaluation's episodes as lines of ``heldout-episodes.jsonl``."""
+    lines = []
+    for episode, example in zip(episodes, examples, strict=True):
+        found = {}
+        if example.get("supporting_ids"):
+            found["support_found"] = support_found(episode, example["supporting_ids"])
+        right = exact_match(episode.answer or "", gold_answers(example))
+        lines.append(episode_line(episode, example, step=step, exact_match=right, **found))
+    return lines
 
 
 def read_heldout(path: Path) -> list[dict[str, Any]]:

@@ -56,7 +56,9 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 
 def drop_steps_after(path: Path, last_step: int) -> None:
     """Drop the lines of a JSONL log whose ``step`` is after ``last_step`` (a resumed run logs
-    those steps again): ``metrics.jsonl`` and ``rollouts.jsonl``."""
+    those steps again): ``metrics.jsonl``, ``rollouts.jsonl``, ``heldout-episodes.jsonl``."""
+    if not path.is_file():
+        return
     write_jsonl(path, [r for r in read_metrics(path) if r.get("step", 0) <= last_step])
 
 

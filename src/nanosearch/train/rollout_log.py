@@ -36,9 +36,11 @@ def rollouts_file(directory: Path, process_index: int) -> Path:
 
 
 def episode_line(
-    episode: Episode, score: Score, example: dict[str, Any], **where: Any
+    episode: Episode, example: dict[str, Any], score: Score | None = None, **where: Any
 ) -> dict[str, Any]:
-    return {
+    """One episode as a log line: ``where`` first (step, ...), then the question and what the
+    model did, then its rewards when it was scored."""
+    line = {
         **where,
         "id": example.get("id"),
         "question": episode.question,
@@ -53,9 +55,10 @@ def episode_line(
             for call in episode.tool_calls
         ],
         "model_tokens": episode.num_model_tokens,
-        "reward": score.total,
-        "rewards": score.components,
     }
+    if score is not None:
+        line.update(reward=score.total, rewards=score.components)
+    return line
 
 
 class RolloutLog:
@@ -75,8 +78,8 @@ class RolloutLog:
         lines = [
             episode_line(
                 episode,
-                score,
                 group.example,
+                score,
                 step=step,
                 round=number,
                 group=position,
