@@ -1,7 +1,8 @@
-"""Held-out exact match of three RL settings on the same world and the same format-only base.
+"""Held-out exact match of RL settings on the same world and the same format-only base.
 
     python benchmarks/learning_ablation.py [--recipe PATH] [--seeds 3] [--steps 20 | 6,30,6]
-                                           [--entities 600] [--out DIR]
+                                           [--entities 600] [--variants dapo,grpo,authors]
+                                           [--out DIR]
 
 Variants, each trained with `nanosearch train` from a world recipe (recipes/world-cpu unless
 ``--recipe`` names another) with only the RL settings (and the training seed) changed:
@@ -13,7 +14,10 @@ Variants, each trained with `nanosearch train` from a world recipe (recipes/worl
   sampling, sequence-mean loss, no overlong filtering or punishment);
 - ``authors``: the settings the report's authors ran (recipes/jan-nano-4b-authors: ``dr_grpo``
   loss without reward scaling, β 0.01, four updates per generation batch, gradient norm 0.1,
-  substring correctness, no dynamic sampling).
+  substring correctness, no dynamic sampling);
+- ``gspo`` (not run unless ``--variants`` names it): the recipe with GSPO's sequence-level
+  importance ratio (TRL's ``importance_sampling_level: sequence``, through the recipe's ``trl``
+  section) and the GSPO paper's clip range 3e-4 / 4e-4 on a sequence-mean loss.
 
 The world, its index and the base are built once, the base evaluated once on the held-out
 splits, and all of it copied into every run, so the variants differ only in the RL settings and
@@ -61,7 +65,12 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
         "correctness": {"mode": "substring"},
         "stage_rewards": {"overlong_penalty": 0.0},
     },
+    "gspo": {
+        "dapo": {"loss_type": "grpo", "epsilon": 3e-4, "epsilon_high": 4e-4},
+        "trl": {"importance_sampling_level": "sequence"},
+    },
 }
+DEFAULT_VARIANTS = ("dapo", "grpo", "authors")  # the three the learning proof compares
 
 
 def shared_files() -> tuple[str, ...]:
@@ -80,6 +89,18 @@ def stage_steps(text: str) -> list[int]:
     if any(step < 1 for step in steps):
         raise argparse.ArgumentTypeError(f"every stage needs at least one step, not {text!r}")
     return steps
+
+
+def variant_names(text: str) -> list[str]:
+    """``dapo,grpo``: variants to run, in order."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown variant {unknown[0] if unknown else text!r}; the variants are: "
+            + ", ".join(VARIANTS)
+        )
+    return names
 
 
 def per_stage(steps: list[int], stages: int) -> list[int]:
@@ -172,11 +193,17 @@ def main() -> None:
         help="steps of every stage (20) or of each stage in order (6,30,6)",
     )
     parser.add_argument("--entities", type=int, default=600)
+    parser.add_argument(
+        "--variants",
+        type=variant_names,
+        default=list(DEFAULT_VARIANTS),
+        help=f"comma-separated, of {', '.join(VARIANTS)} (default {','.join(DEFAULT_VARIANTS)})",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/learning-ablation"))
     args = parser.parse_args()
     shared = prepare_shared(args.recipe, args.out, args.steps, args.entities)
     results: dict[str, list[tuple[dict[str, Any], float]]] = {}
-    for variant in VARIANTS:
+    for variant in args.variants:
         for seed in range(args.seeds):
             print(f"--- {variant}, seed {seed}")
             found = run_variant(
@@ -190,7 +217,7 @@ def main() -> None:
         curves = [curve(summary) for summary, _ in runs]
         steps = sorted(set.intersection(*(set(c) for c in curves)))
         means[variant] = {s: statistics.mean(c[s] for c in curves) for s in steps}
-    baseline = means["grpo"].get(budgets[-1]) or 0.0
+    baseline = means["grpo"].get(budgets[-1], 0.0) if "grpo" in means else 0.0
     header = ["variant", "seeds"] + [f"dev EM @ {b} steps" for b in budgets]
     header += ["test EM (final)", "1-hop test EM", "wall s (mean)", "final dev EM ÷ grpo"]
     print("\n| " + " | ".join(header) + " |")
@@ -202,7 +229,7 @@ def main() -> None:
         cells = [variant, str(len(runs))]
         cells += [f"{means[variant].get(b, float('nan')):.1%}" for b in budgets]
         cells += [f"{test:.1%}", f"{one_hop:.1%}", f"{statistics.mean(w for _, w in runs):.0f}"]
-        cells.append(f"{final / baseline:.2f}×" if baseline else "n/a (grpo at 0)")
+        cells.append(f"{final / baseline:.2f}×" if baseline else "n/a (no grpo above 0)")
         print("| " + " | ".join(cells) + " |")
     plot(means, args.out / "ablation.png")
     print(f"plot: {args.out / 'ablation.png'}")

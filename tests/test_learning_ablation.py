@@ -3,6 +3,7 @@ their RL settings (the training itself is the benchmark's, not a test's)."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -57,3 +58,20 @@ def test_stage_budgets_must_match_the_recipe(ablation: ModuleType, tmp_path: Pat
     base = ROOT / "recipes" / "world-cpu" / "recipe.yaml"
     with pytest.raises(SystemExit, match="2 budgets"):
         ablation.recipe_for(base, "dapo", 0, [3, 4], 600, tmp_path)
+
+
+def test_gspo_takes_trl_s_sequence_level_ratio_and_its_clip_range(
+    ablation: ModuleType, tmp_path: Path
+):
+    base = ROOT / "recipes" / "world-demo" / "recipe.yaml"
+    gspo = load_recipe(ablation.recipe_for(base, "gspo", 0, [3], 600, tmp_path))
+    assert gspo.trl == {"importance_sampling_level": "sequence"}
+    assert (gspo.dapo.loss_type, gspo.dapo.epsilon, gspo.dapo.epsilon_high) == ("grpo", 3e-4, 4e-4)
+    assert gspo.dapo.dynamic_sampling  # the recipe's other settings stay
+
+
+def test_variants_are_chosen_by_name(ablation: ModuleType):
+    assert ablation.variant_names("grpo, gspo") == ["grpo", "gspo"]
+    assert list(ablation.DEFAULT_VARIANTS) == ["dapo", "grpo", "authors"]
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown variant 'ppo'"):
+        ablation.variant_names("dapo,ppo")
