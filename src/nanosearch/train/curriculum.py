@@ -612,9 +612,9 @@ def build_trainer(
             config=heldout_config(recipe),
             every=evaluation.every_steps,
             metrics_path=directory / METRICS_FILE,
+            episodes_path=directory / HELDOUT_EPISODES,
             stage=stage.name,
             writer=writer,
-            episodes_path=directory / HELDOUT_EPISODES,
         )
         callbacks.append(heldout)
     trainer = GRPOTrainer(

@@ -126,9 +126,9 @@ class HeldOutCallback(TrainerCallback):
         config: EnvConfig,
         every: int,
         metrics_path: Path,
+        episodes_path: Path,
         stage: str,
         writer: Any = None,
-        episodes_path: Path | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.chat = chat
@@ -151,8 +151,7 @@ class HeldOutCallback(TrainerCallback):
         record = {PREFIX + k: v for k, v in metrics.items()}
         record[PREFIX + "wall_s"] = round(time.perf_counter() - started, 2)
         append_metrics(self.metrics_path, self.stage, step, record)
-        if self.episodes_path is not None:
-            append_jsonl(self.episodes_path, episode_lines(episodes, self.examples, step))
+        append_jsonl(self.episodes_path, episode_lines(episodes, self.examples, step))
         if self.writer is not None:
             for key, value in record.items():
                 self.writer.add_scalar(key, value, step)
