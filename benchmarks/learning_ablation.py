@@ -75,9 +75,10 @@ DEFAULT_VARIANTS = ("dapo", "grpo", "authors")  # the three the learning proof c
 
 def shared_files() -> tuple[str, ...]:
     """What every run copies from the first: the world, its index, the base and its scores."""
-    from nanosearch.train.summary import BASE_EPISODES, BASE_FILE
+    from nanosearch.train.summary import BASE_EPISODES, BASE_FILE, BASE_HELDOUT_EPISODES
 
-    return ("world", "index", "base-model", "data", BASE_FILE, BASE_EPISODES)
+    shared = ("world", "index", "base-model", "data")
+    return (*shared, BASE_FILE, BASE_EPISODES, BASE_HELDOUT_EPISODES)
 
 
 def stage_steps(text: str) -> list[int]:

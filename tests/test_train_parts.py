@@ -25,7 +25,12 @@ from nanosearch.rewards import stage_from_config
 from nanosearch.search import SearchEngine
 from nanosearch.tools import EngineTools
 from nanosearch.train import load_recipe
-from nanosearch.train.curriculum import build_trainer, grpo_arguments, refill_seed
+from nanosearch.train.curriculum import (
+    build_trainer,
+    grpo_arguments,
+    refill_seed,
+    train_recipe,
+)
 from nanosearch.train.recipe import (
     TRL_DEFAULTS,
     TRL_FIELDS_FROM_RECIPE,
@@ -179,6 +184,11 @@ def test_the_4b_recipe_has_the_reports_stages() -> None:
             "(did you mean 'importance_sampling_level'?)",
         ),
         ({"trl": ["delta"]}, "trl: Input should be a valid dictionary"),
+        (
+            {"trl": {"report_to": ["wandb", "tensorboard"]}},
+            "trl.report_to: tensorboard would log to TensorBoard a second time",
+        ),
+        ({"trl": {"report_to": "all"}}, "trl.report_to: all would log to TensorBoard"),
     ],
 )
 def test_a_bad_recipe_fails_naming_the_key(
@@ -478,6 +488,18 @@ def test_a_recipe_s_trl_section_reaches_grpo_config(
             examples,
             musique_engine,
         )
+
+
+def test_a_trl_value_trl_refuses_fails_the_run_before_anything_is_prepared(
+    tmp_path: Path,
+) -> None:
+    """Every stage's GRPOConfig is built first: a refusal costs no data, index or base."""
+    second = {**STAGE, "name": "second"}
+    recipe = minimal_recipe(trl={"auto_find_batch_size": True}, stages=[dict(STAGE), second])
+    out = tmp_path / "run"
+    with pytest.raises(NanosearchError, match=r"stage 1 .*refused the recipe's trl section"):
+        train_recipe(write_recipe(tmp_path / "r", recipe), out, in_process=True)
+    assert not [p.name for p in out.iterdir() if not p.name.startswith(".")]
 
 
 def test_the_recipe_owns_exactly_the_grpo_config_fields_it_sets(tmp_path: Path) -> None:

@@ -71,19 +71,28 @@ def test_held_out_metrics_are_logged_during_and_at_the_end_of_each_stage(
 @pytest.mark.slow
 def test_each_held_out_evaluation_keeps_its_episodes(world_run: dict[str, Any]) -> None:
     """``stage-N/heldout-episodes.jsonl``: every dev question of every evaluation, with the
-    step, the answer and its exact match, whose mean is the evaluation's logged one."""
+    step, the answer and its exact match, whose mean is the evaluation's logged one; the
+    base's, step 0, in ``heldout-episodes-base.jsonl``."""
     out = world_run["out"]
     dev = [json.loads(line) for line in (out / "data" / "dev.jsonl").open()][:16]
+    base = json.loads((out / "base-eval.json").read_text())["dev"]
+    evaluations = [(out / "heldout-episodes-base.jsonl", [{"step": 0, **base}])]
     for number in (1, 2, 3):
         stage = out / f"stage-{number}"
-        lines = [json.loads(line) for line in (stage / "heldout-episodes.jsonl").open()]
-        for record in read_heldout(stage / "metrics.jsonl"):
+        evaluations.append(
+            (stage / "heldout-episodes.jsonl", read_heldout(stage / "metrics.jsonl"))
+        )
+    for path, records in evaluations:
+        lines = [json.loads(line) for line in path.open()]
+        assert {line["step"] for line in lines} == {r["step"] for r in records}
+        for record in records:
+            record = {k.removeprefix("heldout/"): v for k, v in record.items()}
             episodes = [line for line in lines if line["step"] == record["step"]]
             assert [e["id"] for e in episodes] == [x["id"] for x in dev]
             mean = sum(e["exact_match"] for e in episodes) / len(episodes)
-            assert mean == pytest.approx(record["heldout/exact_match"])
+            assert mean == pytest.approx(record["exact_match"])
             support = sum(e["support_found"] for e in episodes) / len(episodes)
-            assert support == pytest.approx(record["heldout/support_recall"])
+            assert support == pytest.approx(record["support_recall"])
             assert all(e["hops"] in (1, 2, 3) and e["model_turns"] for e in episodes)
 
 

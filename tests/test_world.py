@@ -375,7 +375,7 @@ def test_the_format_only_base_stays_under_its_chance_bound(
     config = EnvConfig(max_turns=3, token_budget=1280, result_chars=600)
     chance = chance_level(world_dir, world_engine, tests, config)
     assert 0 < chance["level"] <= chance["bound"] < 0.2
-    metrics = evaluate_checkpoint(str(base), world_engine, tests, config)
+    metrics, _ = evaluate_checkpoint(str(base), world_engine, tests, config)
     assert all(gold_answers(q) for q in tests)
     assert metrics["exact_match"] <= chance["bound"]
 

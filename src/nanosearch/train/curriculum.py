@@ -13,6 +13,7 @@ A run directory holds::
                              (every held-out episode), tensorboard/, and the stage's final
                              weights (+ .complete)
     base-eval.json           held-out metrics of the starting weights (recipes with evaluation)
+    heldout-episodes-base.jsonl   every dev episode of the starting weights (step 0)
     rewards.png              reward curves of every stage
     learning.png, summary.json   held-out exact match by step; base, stages and final metrics
     test-episodes-base.jsonl, test-episodes-final.jsonl   every test episode of the two models
@@ -141,6 +142,7 @@ def _train(
     say = echo or (lambda line: None)
     if echo is not None:
         quiet_libraries()
+    check_grpo_configs(recipe, out)
     with state.main_process_first():
         if state.is_main_process:
             _claim(out, resume)
@@ -547,7 +549,7 @@ def build_trainer(
     from torch.utils.tensorboard import SummaryWriter
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.integrations import TensorBoardCallback
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     from nanosearch.env import ChatFormat
     from nanosearch.tools import EngineTools
@@ -561,7 +563,7 @@ def build_trainer(
     generation, training, dapo = recipe.generation, recipe.training, recipe.dapo
     rewards = recipe.reward_stage(number)
     components = component_names(rewards)
-    reward_funcs, reward_weights = trainer_rewards(components)
+    reward_funcs, _ = trainer_rewards(components)
     rollout = StageRollout(
         examples=train,
         tools=EngineTools(engine),
@@ -586,15 +588,7 @@ def build_trainer(
         if training.log_rollouts
         else None,
     )
-    arguments = grpo_arguments(recipe, stage, number, directory, reward_weights)
-    try:
-        config = GRPOConfig(**{**TRL_DEFAULTS, **recipe.trl, **arguments})
-    except (TypeError, ValueError) as error:
-        if not recipe.trl:
-            raise
-        raise NanosearchError(
-            f"TRL's GRPOConfig refused the recipe's trl section {recipe.trl}: {error}"
-        ) from error
+    config = grpo_config(recipe, stage, number, directory)
     dataset = Dataset.from_list([{"prompt": e["question"], "id": e["id"]} for e in train])
     writer = SummaryWriter(log_dir=str(directory / "tensorboard"))
     callbacks: list[Any] = [
@@ -633,6 +627,29 @@ def build_trainer(
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(StageProgress(f"stage {number} {stage.name}", heldout, echo))
     return trainer
+
+
+def grpo_config(recipe: Recipe, stage: StageSection, number: int, directory: Path) -> Any:
+    """Stage ``number``'s ``GRPOConfig``: :func:`grpo_arguments` over the recipe's ``trl``
+    section over :data:`TRL_DEFAULTS`. A value TRL refuses is an error naming the stage."""
+    from trl import GRPOConfig
+
+    _, reward_weights = trainer_rewards(component_names(recipe.reward_stage(number)))
+    arguments = grpo_arguments(recipe, stage, number, directory, reward_weights)
+    try:
+        return GRPOConfig(**{**TRL_DEFAULTS, **recipe.trl, **arguments})
+    except (TypeError, ValueError) as error:
+        settings = f"the recipe's trl section {recipe.trl}" if recipe.trl else "the recipe"
+        raise NanosearchError(
+            f"stage {number} {stage.name!r}: TRL's GRPOConfig refused {settings}: {error}"
+        ) from error
+
+
+def check_grpo_configs(recipe: Recipe, out: Path) -> None:
+    """Build every stage's ``GRPOConfig`` before anything is prepared or trained, so that a
+    setting TRL refuses in a late stage fails the run at its start, not hours into it."""
+    for number, stage in enumerate(recipe.stages, start=1):
+        grpo_config(recipe, stage, number, stage_dir(out, number))
 
 
 def grpo_arguments(

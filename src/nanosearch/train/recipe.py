@@ -510,6 +510,14 @@ class Recipe(Section):
                 raise ValueError(
                     f"trl.{name}: not a field of GRPOConfig in TRL {version('trl')}{hint}"
                 )
+        reports = self.trl.get("report_to", [])
+        reports = [reports] if isinstance(reports, str) else reports
+        if doubled := sorted({"tensorboard", "all"} & set(reports)):
+            raise ValueError(
+                f"trl.report_to: {', '.join(doubled)} would log to TensorBoard a second time: "
+                "nanosearch writes every stage's TensorBoard logs to stage-N/tensorboard itself; "
+                "name the other integrations only (wandb, mlflow, ...)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ from nanosearch.files import write_json, write_jsonl
 from nanosearch.protocol import Episode
 from nanosearch.rewards.answers import exact_match, gold_answers
 from nanosearch.tools import EngineTools
-from nanosearch.train.heldout import PREFIX, evaluate_policy, read_heldout
+from nanosearch.train.heldout import PREFIX, episode_lines, evaluate_policy, read_heldout
 from nanosearch.train.metrics import METRICS_FILE
 from nanosearch.train.recipe import Recipe
 from nanosearch.world.base import base_draws, base_record
@@ -23,6 +23,7 @@ from nanosearch.world.transcripts import FormatOnlySettings
 
 BASE_FILE = "base-eval.json"
 BASE_EPISODES = "test-episodes-base.jsonl"
+BASE_HELDOUT_EPISODES = "heldout-episodes-base.jsonl"
 FINAL_EPISODES = "test-episodes-final.jsonl"
 SUMMARY_FILE = "summary.json"
 LEARNING_PLOT = "learning.png"
@@ -46,19 +47,22 @@ def evaluate_checkpoint(
     engine: Any,
     examples: list[dict[str, Any]],
     config: EnvConfig,
-    episodes_to: Path | None = None,
-) -> dict[str, Any]:
-    """Held-out metrics of the weights at ``path``; ``episodes_to`` also keeps every episode
-    (the question's id, gold answers and exact match with the transcript) as JSONL."""
+) -> tuple[dict[str, Any], list[Episode]]:
+    """Held-out metrics of the weights at ``path``, and their episodes."""
     from nanosearch.models import load_model
 
     model, tokenizer = load_model(path)
     chat = ChatFormat.from_tokenizer(tokenizer)
-    metrics, episodes = evaluate_policy(
-        model, tokenizer, chat, EngineTools(engine), examples, config
-    )
-    if episodes_to is not None:
-        write_jsonl(episodes_to, episode_rows(episodes, examples))
+    return evaluate_policy(model, tokenizer, chat, EngineTools(engine), examples, config)
+
+
+def evaluate_test(
+    path: str, engine: Any, tests: list[dict[str, Any]], config: EnvConfig, episodes_to: Path
+) -> dict[str, Any]:
+    """Test-split metrics of the weights at ``path``; every episode (the question's id, gold
+    answers and exact match with the whole transcript) goes to ``episodes_to`` as JSONL."""
+    metrics, episodes = evaluate_checkpoint(path, engine, tests, config)
+    write_jsonl(episodes_to, episode_rows(episodes, tests))
     return metrics
 
 
@@ -148,12 +152,12 @@ def evaluate_base(
     assert recipe.evaluation is not None
     config = heldout_config(recipe)
     started = time.perf_counter()
-    found: dict[str, Any] = {
-        "model": start,
-        "dev": evaluate_checkpoint(start, engine, dev[: recipe.evaluation.dev_questions], config),
-    }
+    dev = dev[: recipe.evaluation.dev_questions]
+    metrics, episodes = evaluate_checkpoint(start, engine, dev, config)
+    write_jsonl(out / BASE_HELDOUT_EPISODES, episode_lines(episodes, dev, step=0))
+    found: dict[str, Any] = {"model": start, "dev": metrics}
     if tests:
-        found["test"] = evaluate_checkpoint(start, engine, tests, config, out / BASE_EPISODES)
+        found["test"] = evaluate_test(start, engine, tests, config, out / BASE_EPISODES)
     if world is not None and tests and (chance := base_chance(start, world, engine, tests, config)):
         found["chance"] = chance
     found["wall_s"] = round(time.perf_counter() - started, 1)
@@ -243,9 +247,7 @@ def finish(
         "learning_curve": points,
     }
     if tests:
-        summary["final"]["test"] = evaluate_checkpoint(
-            final, engine, tests, config, out / FINAL_EPISODES
-        )
+        summary["final"]["test"] = evaluate_test(final, engine, tests, config, out / FINAL_EPISODES)
     write_json(out / SUMMARY_FILE, summary)
     plot = plot_learning(recipe, points, out / LEARNING_PLOT)
     lines = []
