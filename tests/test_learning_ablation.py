@@ -75,3 +75,38 @@ def test_variants_are_chosen_by_name(ablation: ModuleType):
     assert list(ablation.DEFAULT_VARIANTS) == ["dapo", "grpo", "authors"]
     with pytest.raises(argparse.ArgumentTypeError, match="unknown variant 'ppo'"):
         ablation.variant_names("dapo,ppo")
+
+
+def test_a_killed_run_resumes_from_its_checkpoints(
+    ablation: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in for ``train_recipe`` (the training is the benchmark's): the first attempt is
+    killed after a checkpoint; the second must find that checkpoint and the shared files."""
+    from nanosearch.train import curriculum
+
+    shared = tmp_path / "shared"
+    (shared / "world").mkdir(parents=True)
+    (shared / "world" / "corpus.jsonl").write_text("{}\n")
+    (shared / "base-eval.json").write_text("{}")
+    base = ROOT / "recipes" / "world-demo" / "recipe.yaml"
+    attempts: list[Path] = []
+
+    def killed(recipe: Path, run: Path, resume: bool, echo: object) -> None:
+        attempts.append(run)
+        (run / "stage-1" / "checkpoint-2").mkdir(parents=True)
+        raise KeyboardInterrupt
+
+    def resumed(recipe: Path, run: Path, resume: bool, echo: object) -> None:
+        assert resume and (run / "stage-1" / "checkpoint-2").is_dir()
+        assert (run / "world" / "corpus.jsonl").is_file() and (run / "base-eval.json").is_file()
+        attempts.append(run)
+        (run / "summary.json").write_text('{"final": {}}')
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(curriculum, "train_recipe", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ablation.run_variant(base, out, shared, "dapo", 0, [1], 300)
+    monkeypatch.setattr(curriculum, "train_recipe", resumed)
+    summary, wall = ablation.run_variant(base, out, shared, "dapo", 0, [1], 300)
+    assert summary == {"final": {}} and wall >= 0 and len(attempts) == 2
+    assert not list((out / "runs").glob("*.partial"))
