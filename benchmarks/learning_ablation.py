@@ -111,24 +111,25 @@ def per_stage(steps: list[int], stages: int) -> list[int]:
 def recipe_for(
     base: Path, variant: str, seed: int, steps: list[int], entities: int, directory: Path
 ) -> Path:
-    recipe = yaml.safe_load(base.read_text())
-    if len(steps) not in (1, len(recipe["stages"])):
-        raise SystemExit(
-            f"--steps gives {len(steps)} budgets; {base} has {len(recipe['stages'])} stages"
-        )
-    recipe["world"]["entities"] = entities
+    """``directory/recipe.yaml``: a recipe that extends ``base`` with the variant's settings,
+    the world's size, the training seed and each stage's step budget."""
+    from nanosearch.train.recipe_files import EXTENDS, read_recipe_mapping, recipe_file
+
+    base = recipe_file(base).resolve()
+    names = [stage["name"] for stage in read_recipe_mapping(base)["stages"]]
+    if len(steps) not in (1, len(names)):
+        raise SystemExit(f"--steps gives {len(steps)} budgets; {base} has {len(names)} stages")
     changes = dict(VARIANTS[variant])
-    stage_rewards = changes.pop("stage_rewards", {})
-    for section, values in changes.items():
-        recipe.setdefault(section, {}).update(values)
-    recipe["training"]["seed"] = seed
-    for stage, budget in zip(
-        recipe["stages"], per_stage(steps, len(recipe["stages"])), strict=True
-    ):
-        stage["steps"] = budget
-        stage["rewards"] = {**stage.get("rewards", {}), **stage_rewards}
+    rewards = changes.pop("stage_rewards", {})
+    recipe: dict[str, Any] = {EXTENDS: str(base), **changes}
+    recipe["world"] = {"entities": entities}
+    recipe["training"] = {**changes.get("training", {}), "seed": seed}
+    recipe["stages"] = {
+        name: {"steps": budget, **({"rewards": dict(rewards)} if rewards else {})}
+        for name, budget in zip(names, per_stage(steps, len(names)), strict=True)
+    }
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    (directory / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
     return directory
 
 
@@ -225,7 +226,9 @@ def main() -> None:
                 args.recipe, args.out, shared, variant, seed, args.steps, args.entities
             )
             results.setdefault(variant, []).append(found)
-    stages = len(yaml.safe_load(args.recipe.read_text())["stages"])
+    from nanosearch.train.recipe_files import read_recipe_mapping, recipe_file
+
+    stages = len(read_recipe_mapping(recipe_file(args.recipe))["stages"])
     budgets = list(itertools.accumulate(per_stage(args.steps, stages)))
     means: dict[str, dict[int, float]] = {}
     for variant, runs in results.items():

@@ -11,20 +11,17 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nanosearch.errors import NanosearchError
 from nanosearch.protocol import ProtocolName
 from nanosearch.rewards import REWARDS, STAGES, Stage, stage_from_config
 from nanosearch.train.export import YARN_FACTOR, YARN_ORIGINAL_CONTEXT
+from nanosearch.train.recipe_files import BUNDLED, read_recipe_mapping, recipe_file
 from nanosearch.world.base import BaseSettings, LossOn, base_source, check_result_budgets
 from nanosearch.world.files import TokenizerKind
 from nanosearch.world.generator import check_lexicon_holds
 from nanosearch.world.transcripts import AnswerDraw, FollowDraw
-
-RECIPE_FILE = "recipe.yaml"
-BUNDLED = "bundled"
 
 
 class Section(BaseModel):
@@ -578,17 +575,12 @@ def _location(error: dict) -> str:
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    """Read ``DIR/recipe.yaml`` (or a YAML file); errors name the file and the key."""
-    path = Path(path)
-    file = path / RECIPE_FILE if path.is_dir() else path
+    """Read ``DIR/recipe.yaml`` (or a YAML file), with every recipe it ``extends``
+    (:mod:`nanosearch.train.recipe_files`); errors name the file and the key."""
+    file = recipe_file(path)
     if not file.is_file():
         raise NanosearchError(f"recipe not found: {file}")
-    try:
-        raw = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as error:
-        raise NanosearchError(f"{file}: not valid YAML ({error})") from None
-    if not isinstance(raw, dict):
-        raise NanosearchError(f"{file}: expected a mapping of sections, got {type(raw).__name__}")
+    raw = read_recipe_mapping(file)
     try:
         return Recipe.model_validate({**raw, "base_dir": file.parent.resolve()})
     except ValidationError as error:
