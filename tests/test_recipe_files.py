@@ -184,3 +184,17 @@ def test_a_merge_keeps_every_own_value_and_every_unshadowed_inherited_one(
     for path, value in leaves(inherited).items():
         if not any(path[: len(p)] == p or p[: len(path)] == path for p in own_leaves):
             assert merged[path] == value
+
+
+def test_a_recipe_as_written_into_a_run_loads_from_there(tmp_path: Path) -> None:
+    """The copy of the recipe in a run directory names the recipe's own files."""
+    paper = load_recipe(RECIPES / "jan-nano-4b-authors")
+    copy = write(tmp_path / "run" / "recipe.yaml", paper.as_written())
+    again = load_recipe(copy)
+    assert again.resolve(again.training.deepspeed) == paper.resolve(paper.training.deepspeed)
+    assert Path(again.resolve(again.training.deepspeed)).is_file()
+    assert again.model.name_or_path == "Qwen/Qwen3-4B"
+    data = RECIPES / "jan-nano-4b" / "musique" / "musique_ans_v1.0_train.jsonl"
+    assert again.data.musique == again.index.corpus == str(data.resolve())  # not downloaded yet
+    with_paths = {"training", "data", "index"}
+    assert again.model_dump(exclude=with_paths) == paper.model_dump(exclude=with_paths)

@@ -3,7 +3,7 @@ final weights, resumable after a kill at any point.
 
 A run directory holds::
 
-    recipe.yaml              the recipe as validated
+    recipe.yaml              the recipe as validated, its paths absolute (it loads from here)
     world/                   the synthetic world (recipes with a ``world`` section)
     data/train.jsonl         the training questions (dev.jsonl, test.jsonl: the held-out splits)
     index/                   the search index (unless the recipe names one)
@@ -146,7 +146,7 @@ def _train(
     with state.main_process_first():
         if state.is_main_process:
             _claim(out, resume)
-            write_json(out / "recipe.yaml", recipe.model_dump(mode="json"))
+            write_json(out / "recipe.yaml", recipe.as_written())
         world = prepare_world(recipe, out / "world", say)
         data = prepare_data(recipe, out / "data", write=state.is_main_process, world=world)
         engine = prepare_index(recipe, out / "index", world=world, progress=echo is None)

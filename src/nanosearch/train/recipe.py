@@ -17,7 +17,13 @@ from nanosearch.errors import NanosearchError
 from nanosearch.protocol import ProtocolName
 from nanosearch.rewards import REWARDS, STAGES, Stage, stage_from_config
 from nanosearch.train.export import YARN_FACTOR, YARN_ORIGINAL_CONTEXT
-from nanosearch.train.recipe_files import BUNDLED, read_recipe_mapping, recipe_file
+from nanosearch.train.recipe_files import (
+    BUNDLED,
+    PATH_FIELDS,
+    names_a_path,
+    read_recipe_mapping,
+    recipe_file,
+)
 from nanosearch.world.base import BaseSettings, LossOn, base_source, check_result_budgets
 from nanosearch.world.files import TokenizerKind
 from nanosearch.world.generator import check_lexicon_holds
@@ -568,6 +574,16 @@ class Recipe(Section):
             return value
         candidate = self.base_dir / value
         return str(candidate.resolve()) if candidate.exists() else value
+
+    def as_written(self) -> dict[str, Any]:
+        """The validated recipe as a mapping whose paths are absolute, so that its copy in a run
+        directory (``recipe.yaml``) loads from there and names the same files."""
+        written = self.model_dump(mode="json")
+        for (section, key), may_be_hub_id in PATH_FIELDS.items():
+            value = written.get(section, {}).get(key)
+            if isinstance(value, str) and names_a_path(value, self.base_dir, may_be_hub_id):
+                written[section][key] = str((self.base_dir / value).resolve())
+        return written
 
 
 def _location(error: dict) -> str:

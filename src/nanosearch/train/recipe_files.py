@@ -76,14 +76,17 @@ def _anchored(raw: dict[str, Any], source: Path, target: Path) -> dict[str, Any]
     raw = {key: dict(value) if isinstance(value, dict) else value for key, value in raw.items()}
     for (section, key), may_be_hub_id in PATH_FIELDS.items():
         value = raw[section].get(key) if isinstance(raw.get(section), dict) else None
-        if (
-            isinstance(value, str)
-            and value != BUNDLED
-            and not Path(value).is_absolute()
-            and (not may_be_hub_id or is_local_path(value, source))
-        ):
+        if isinstance(value, str) and names_a_path(value, source, may_be_hub_id):
             raw[section][key] = os.path.relpath(source / value, target)
     return raw
+
+
+def names_a_path(value: str, directory: Path, may_be_hub_id: bool) -> bool:
+    """Whether ``value``, read in a recipe in ``directory``, is a relative path: not
+    ``bundled``, not absolute, and in a field that also takes hub ids, plainly a path."""
+    if value == BUNDLED or Path(value).is_absolute():
+        return False
+    return not may_be_hub_id or is_local_path(value, directory)
 
 
 def is_local_path(value: str, directory: Path) -> bool:
