@@ -594,8 +594,6 @@ def load_recipe(path: str | Path) -> Recipe:
     """Read ``DIR/recipe.yaml`` (or a YAML file), with every recipe it ``extends``
     (:mod:`nanosearch.train.recipe_files`); errors name the file and the key."""
     file = recipe_file(path)
-    if not file.is_file():
-        raise NanosearchError(f"recipe not found: {file}")
     raw = read_recipe_mapping(file)
     try:
         return Recipe.model_validate({**raw, "base_dir": file.parent.resolve()})
