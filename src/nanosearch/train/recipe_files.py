@@ -102,16 +102,12 @@ def is_local_path(value: str, directory: Path) -> bool:
 
 
 def merge_recipe(inherited: dict[str, Any], own: dict[str, Any], file: Path) -> dict[str, Any]:
-    """``own`` over ``inherited``: mappings key by key, anything else replaced."""
-    merged = dict(inherited)
-    for key, value in own.items():
-        if key == "stages" and isinstance(value, dict):
-            merged[key] = _stages_updated(inherited.get("stages"), value, file)
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merged(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+    """``own`` over ``inherited``: mappings key by key, anything else replaced; a mapping of
+    ``stages`` first updates the inherited stages by name."""
+    stages = own.get("stages")
+    if isinstance(stages, dict):
+        own = {**own, "stages": _stages_updated(inherited.get("stages"), stages, file)}
+    return _merged(inherited, own)
 
 
 def _merged(inherited: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
